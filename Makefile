@@ -1,0 +1,129 @@
+# fabgrid — one Makefile for the daemons, the simulator, the tests and the benchmarks.
+#   make            build everything (warnings are errors; WERROR=0 to relax)
+#   make check      install missing Debian packages, build, run unit + integration tests
+#   make bench      run the benchmarks and print their figures
+#   make demo       run a simulated workshop end to end
+#   make install    DESTDIR=... PREFIX=/usr/local
+#   SANITIZE=address,undefined  builds into build-san/ with the sanitizers;  V=1 shows commands
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   := $(PREFIX)/bin
+DATADIR  := $(PREFIX)/share/fabgrid
+CC       ?= cc
+WERROR   ?= 1
+SANITIZE ?=
+PKGS     := libmodbus libmosquitto libcjson libcurl zlib sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ifeq ($(SANITIZE),)
+BUILD    ?= build
+SANFLAGS :=
+else
+BUILD    ?= build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+CPPFLAGS += -D_GNU_SOURCE -DFG_PROFILE_DIR='"$(DATADIR)/profiles"' -Icommon -Icollector -Isim
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+LDFLAGS  += $(SANFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+COMMON_SRC := $(wildcard common/*.c)
+COL_SRC    := $(filter-out collector/main.c,$(wildcard collector/*.c))
+SIM_SRC    := $(filter-out sim/sim_main.c,$(wildcard sim/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+COL_OBJ    := $(call obj,$(COL_SRC))
+SIM_OBJ    := $(call obj,$(SIM_SRC))
+BINS       := $(BUILD)/bin/fabgrid-collector $(BUILD)/bin/fabgrid-sim
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all check deps test bench demo install clean
+all: $(BINS) $(UNIT_BINS) $(BENCH_BINS)
+
+deps:
+	$(Q)./deploy/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/lib/libfg.a: $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/lib/libcol.a: $(COL_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/lib/libsim.a: $(SIM_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+LIBS := $(BUILD)/lib/libcol.a $(BUILD)/lib/libsim.a $(BUILD)/lib/libfg.a
+
+$(BUILD)/bin/fabgrid-collector: $(call obj,collector/main.c) $(LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/fabgrid-sim: $(call obj,sim/sim_main.c) $(LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# make check: dependencies first (a fresh machine has none), then build with -Werror, then every test.
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./tests/run.sh
+
+test: all
+	$(Q)BUILD=$(BUILD) ./tests/run.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./bench/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) ./deploy/demo.sh
+
+install: $(BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/profiles $(DESTDIR)$(DATADIR)/examples
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 644 config/profiles/*.json $(DESTDIR)$(DATADIR)/profiles/
+	install -m 644 config/*.json $(DESTDIR)$(DATADIR)/examples/
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:
