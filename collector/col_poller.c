@@ -76,6 +76,7 @@ struct bus_rt {
     size_t nwq;
     struct col_poller_stats st;
     struct fg_complain conn_cpl;
+    int64_t last_io_ns;        /* end of the last exchange, for frame_gap_ms */
 };
 
 struct col_poller {
@@ -169,20 +170,40 @@ static bool is_conn_error(int rc)
     return rc < 0 && rc != -ETIMEDOUT && rc != -EBADMSG && rc > -COL_BUS_EXC_BASE;
 }
 
-/* Reads one request; exception 5/6 are retried. Timeouts and malformed answers flush the line. */
+/* Serial lines need a pause between one answer and the next request (frame_gap_ms), or slow
+ * slaves miss the request. */
+static void frame_gap(struct bus_rt *b)
+{
+    if (!b->cfg->frame_gap_ms)
+        return;
+    int64_t until = b->last_io_ns + (int64_t)b->cfg->frame_gap_ms * 1000000LL, now = fg_mono_ns();
+    if (until > now) {
+        struct timespec ts = { (until - now) / 1000000000LL, (until - now) % 1000000000LL };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Reads one request. Exception 5/6 (acknowledge/busy) are retried up to 3 times; a malformed answer
+ * (garbage, wrong transaction id, bad CRC) once, after flushing the line. Every failed attempt counts. */
 static int bus_read(struct bus_rt *b, const struct dev_rt *d, const struct col_req *q, uint16_t *out)
 {
-    int rc = 0;
-    for (int attempt = 0; attempt <= BUSY_RETRIES; attempt++) {
+    int rc = 0, busy = 0, bad = 0;
+    for (;;) {
         stats_add(b, &b->st.requests, 1);
+        frame_gap(b);
         rc = col_bus_read(b->bus, d->cfg->unit, q->table, q->address, q->count, out);
-        if (rc != EXC(5) && rc != EXC(6))
+        b->last_io_ns = fg_mono_ns();
+        if (rc == 0)
             break;
-    }
-    if (rc != 0)
         stats_add(b, &b->st.modbus_errors, 1);
-    if (rc == -ETIMEDOUT || rc == -EBADMSG)
-        col_bus_flush(b->bus);
+        if (rc == -ETIMEDOUT || rc == -EBADMSG)
+            col_bus_flush(b->bus);
+        if ((rc == EXC(5) || rc == EXC(6)) && busy++ < BUSY_RETRIES)
+            continue;
+        if (rc == -EBADMSG && bad++ < 1)
+            continue;
+        break;
+    }
     if (is_conn_error(rc))
         col_bus_close(b->bus);
     return rc;
@@ -271,9 +292,12 @@ static int sunspec_discover(struct bus_rt *b, struct dev_rt *d)
 
 /* ---- decoding a cycle -------------------------------------------------------------------- */
 
+/* An exception reply names the device, unit and address: the operator's map may be wrong. */
 static void report_exception(const struct dev_rt *d, const struct col_req *q, int rc)
 {
     char buf[96];
+    if (rc > EXC(0))
+        return;
     fg_log(FG_LOG_WARN, "modbus", d->cfg->id, "unit %d, %s address %u (+%u): %s", d->cfg->unit,
            q->table == COL_INPUT ? "input" : q->table == COL_HOLDING ? "holding" : "bit", q->address,
            q->count, col_bus_strerror(rc, buf, sizeof buf));
@@ -294,7 +318,8 @@ static size_t decode_plan(const struct dev_rt *d, const struct plan *pl, struct 
 }
 
 /* Exception 2 on a coalesced read: read smaller from now on (remembered for the device). A point that
- * fails alone is disabled until the next reconnect. Returns true if the plan changed. */
+ * fails alone is skipped from then on (for SunSpec devices until the next rediscovery). Returns true
+ * if the plan changed. */
 static bool fallback_exc2(struct dev_rt *d, struct plan *pl, size_t r)
 {
     size_t members = 0, last = 0;
@@ -331,17 +356,14 @@ static int run_plan(struct bus_rt *b, struct dev_rt *d, struct plan *pl, bool *r
             continue;
         }
         last = rc;
-        if (rc == -ETIMEDOUT || is_conn_error(rc)) {
+        if (rc == -ETIMEDOUT || rc == -EBADMSG || is_conn_error(rc)) {
             for (size_t k = r + 1; k < pl->nreqs; k++)
                 pl->rc[k] = rc;
             break;
         }
         if (rc == EXC(2) && fallback_exc2(d, pl, r))
             *replan = true;
-        if (rc == EXC(2) || rc == EXC(3))
-            report_exception(d, &pl->reqs[r], rc);
-        else if (rc <= EXC(1))
-            answered++; /* the device is alive; it refused this read */
+        report_exception(d, &pl->reqs[r], rc);
     }
     return answered || pl->nreqs == 0 ? 0 : last;
 }
@@ -482,8 +504,9 @@ static int64_t next_deadline(const struct dev_rt *d, int64_t due)
     if (d->fails > 1) {
         unsigned shift = d->fails - 1 > 20 ? 20 : d->fails - 1;
         step = (int64_t)d->cfg->poll_ms << shift;
-        if (step > BACKOFF_MAX_MS)
-            step = BACKOFF_MAX_MS > d->cfg->poll_ms ? BACKOFF_MAX_MS : d->cfg->poll_ms;
+        if (step > BACKOFF_MAX_MS) /* the largest whole number of periods within 5 minutes */
+            step = BACKOFF_MAX_MS > d->cfg->poll_ms ? BACKOFF_MAX_MS / d->cfg->poll_ms * d->cfg->poll_ms
+                                                    : d->cfg->poll_ms;
     }
     return due + step;
 }
@@ -515,6 +538,7 @@ static void run_device(struct bus_rt *b, struct dev_rt *d)
 static int do_write(struct bus_rt *b, struct dev_rt *d, const struct col_point *pt, double value)
 {
     col_bus_set_timeout(b->bus, d->cfg->timeout_ms);
+    frame_gap(b);
     if (pt->table == COL_COIL)
         return col_bus_write_coil(b->bus, d->cfg->unit, pt->address, value != 0);
     uint16_t regs[4];

@@ -57,7 +57,7 @@ static void usage(FILE *f)
                "  -c, --config FILE   site config (JSON)\n"
                "  --check             validate the config and every referenced profile, then exit\n"
                "  --once              poll every device once, print one JSON object per device, exit\n"
-               "  -v                  more log output (-vv: debug)\n"
+               "  -v                  debug log output\n"
                "  --clock START@SPEED simulated time, e.g. 2016-07-15T06:00:00-07:00@60\n"
                "  --profiles DIR      where NAME.json device profiles are found\n"
                "  --stats FILE        write poller statistics as JSON to FILE at exit\n");

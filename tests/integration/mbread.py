@@ -51,7 +51,8 @@ def main(argv):
     except ValueError:
         usage("TIMEOUT_S must be a number, got %r" % argv[7])
     logging.disable(logging.CRITICAL)  # pymodbus logs retries and timeouts itself
-    client = ModbusTcpClient(host, port=port, timeout=timeout_s, retries=0, retry_on_empty=False)
+    client = ModbusTcpClient(host, port=port, timeout=max(1, int(timeout_s)), retries=0, retry_on_empty=False)
+    client.params.timeout = timeout_s  # pymodbus 3.0 truncates the constructor's timeout to an int
     try:
         if not client.connect():
             sys.stderr.write("no connection to %s:%d\n" % (host, port))

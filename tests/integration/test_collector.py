@@ -7,18 +7,19 @@ import subprocess
 
 from fgtest import BIN, PROFILES, Env, Sub, check, check_eq, done, free_port, site_config, wait_port
 
-POWER_W = 4321.5
+POWER_W = 3210.5  # W is int16: 32105 with W_SF -1
 BASE_W = 1000.0
 
 
-def workshop(env, mport, sport, poll_ms=300, sim_devices=None):
+def workshop(env, mport, sport, poll_ms=300, sim_devices=None, timeout_ms=1000):
     cfg = site_config(
         mport,
         buses=[{"id": "lan", "type": "tcp", "host": "127.0.0.1", "port": sport}],
         devices=[
             {"id": "inv1", "bus": "lan", "unit": 1, "profile": "sunspec", "role": "pv", "poll_ms": poll_ms},
             {"id": "grid", "bus": "lan", "unit": 2, "profile": "sdm630", "role": "grid", "poll_ms": poll_ms},
-            {"id": "ssm", "bus": "lan", "unit": 3, "profile": "sunspec", "role": "load", "poll_ms": poll_ms},
+            {"id": "ssm", "bus": "lan", "unit": 3, "profile": "sunspec", "role": "load", "poll_ms": poll_ms,
+             "timeout_ms": timeout_ms},
             {"id": "relays", "bus": "lan", "unit": 4, "profile": "relay8", "role": "machine", "poll_ms": poll_ms},
         ],
         machines=[{"id": "kiln", "power_w": 6000, "interruptible": False, "start": "auto",
@@ -46,13 +47,14 @@ def test_values_and_write():
         inv, grid, ssm = state(sub, "inv1"), state(sub, "grid"), state(sub, "ssm")
         check("inverter state", inv is not None, "no state")
         if inv:
-            check_eq("sunspec power_w (W=43215, W_SF=-1)", inv.get("power_w"), POWER_W)
+            check_eq("sunspec power_w (W=32105, W_SF=-1)", inv.get("power_w"), POWER_W)
             check_eq("sunspec voltage_l1_v", inv.get("voltage_l1_v"), 230.0)
             check_eq("sunspec frequency_hz", inv.get("frequency_hz"), 50.0)
             check_eq("sunspec model 1 strings", (inv.get("manufacturer"), inv.get("model"), inv.get("serial")),
                      ("fabgrid", "sim-inverter", "inv1"))
-            check("unimplemented points omitted, not 0", "voltage_l12_v" not in inv and "temperature_heatsink_c" not in inv,
-                  sorted(inv))
+            check("unimplemented points (0x8000 TmpSnk, Tmp of model 160) omitted, not 0",
+                  "temperature_heatsink_c" not in inv and "mppt1_temperature_c" not in inv and
+                  inv.get("temperature_c") == 35.0, sorted(inv))
             check("model 160 modules", "mppt1_dc_power_w" in inv and "mppt2_dc_power_w" in inv, sorted(inv))
         if grid:
             check_eq("sdm630 power_w (float32)", grid.get("power_w"), BASE_W - POWER_W)
@@ -102,14 +104,15 @@ def test_values_and_write():
 
 def test_fallback_and_faults():
     """A device that refuses long reads (exception 2 above 10 registers) and one that answers every
-    3rd request with garbage: the collector falls back to smaller reads, and never publishes a 0."""
+    7th request with garbage and every 5th with a wrong transaction id: the collector falls back to
+    smaller reads, and never publishes a wrong value or a 0."""
     env = Env("fallback")
     try:
         mport, sport = env.mosquitto(), free_port()
         conf = workshop(env, mport, sport, poll_ms=200, sim_devices={
             "inv1": {"power_w": POWER_W},
             "grid": {"max_read": 10},
-            "ssm": {"faults": {"garbage_every": 3}}})
+            "ssm": {"faults": {"garbage_every": 7, "bad_tid_every": 5}}}, timeout_ms=300)
         sim = env.sim(conf)
         wait_port(sport, sim)
         sub = Sub(env, mport, "fabgrid/test/device/#")
@@ -120,8 +123,8 @@ def test_fallback_and_faults():
               sub.last("fabgrid/test/device/grid/state"))
         sub.wait_count("fabgrid/test/device/ssm/state", 8)
         vals = [json.loads(p).get("power_w") for _, _, p in sub.all("fabgrid/test/device/ssm/state")]
-        check("garbage answers never published as values", len(vals) >= 8 and all(v == BASE_W for v in vals),
-              vals)
+        check("garbage and wrong transaction ids never published as values",
+              len(vals) >= 8 and all(v == BASE_W for v in vals), vals)
         log = env.log("collector")
         check("fallback logged", "reading without bridging gaps" in log or "one point at a time" in log, log[-1500:])
     finally:
