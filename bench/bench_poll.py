@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
-from fgtest import BUILD, BIN, PROFILES, Env, Sub, free_port, site_config, wait_port  # noqa: E402
+from fgtest import BUILD, Env, Sub, free_port_range, site_config, wait_port  # noqa: E402
 
 N = int(os.environ.get("BENCH_DEVICES", "100"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "600"))
@@ -34,25 +34,6 @@ def mem_kb(pid, key):
     return 0
 
 
-def free_ports(n):
-    """n consecutive free ports (the baseline addresses inverters as FIRST_PORT + i)."""
-    while True:
-        base = free_port()
-        if base + n > 65000:
-            continue
-        ok = True
-        import socket
-        for p in range(base, base + n):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-
-
 def percentile_us(hist, step_us, q):
     total = sum(hist)
     need = q * total
@@ -70,7 +51,7 @@ def main():
     env = Env("bench")
     try:
         mport = env.mosquitto("max_queued_messages 100000\n")
-        base = free_ports(N)
+        base = free_port_range(N)
         buses = [{"id": f"b{i}", "type": "tcp", "host": "127.0.0.1", "port": base + i} for i in range(N)]
         devices = [{"id": f"inv{i}", "bus": f"b{i}", "unit": 1, "profile": "sunspec", "role": "pv",
                     "poll_ms": 1000} for i in range(N)]

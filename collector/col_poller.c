@@ -5,6 +5,7 @@
 #include "col_bus.h"
 #include "col_coalesce.h"
 #include "col_decode.h"
+#include "col_sscache.h"
 #include "col_sunspec.h"
 #include "fg_log.h"
 #include "fg_mem.h"
@@ -20,7 +21,7 @@
 #define OFFLINE_AFTER 3         /* failed polls before a device is reported offline */
 #define BUSY_RETRIES 3          /* exception 5/6 (acknowledge/busy) retries */
 #define SUNSPEC_MAX_POINTS COL_SS_MAX_POINTS
-#define WRITE_QUEUE_MAX 64
+#define WRITE_QUEUE_MAX 16
 #define EXC(c) (-(COL_BUS_EXC_BASE + (c)))
 
 /* A read plan: the coalesced requests for a selection of points, and room for their answers. */
@@ -39,9 +40,10 @@ enum fallback { FB_COALESCE, FB_NO_GAPS, FB_PER_POINT };
 struct dev_rt {
     const struct col_device_cfg *cfg;
     size_t index;
-    struct col_point *pts;
+    const struct col_point *pts;   /* the profile's, or a shared SunSpec table (shared_pts) */
+    const struct col_point *shared_pts;
     size_t npts;
-    bool pts_owned, ready;     /* ready: points known and planned for this connection */
+    bool ready;                /* points known and planned for this connection */
     uint8_t *disabled;         /* per point: unreadable (exception 2 alone); skipped */
     enum fallback fb;
     struct plan dyn, stat;
@@ -52,6 +54,11 @@ struct dev_rt {
     unsigned fails;
     int online;                /* -1 unknown, 0 offline, 1 online */
     struct fg_complain cpl;
+};
+
+/* The per-bus counters, summed into struct col_poller_stats (same names, same order). */
+struct bus_counters {
+    uint64_t polls, readings, failures, skipped, requests, modbus_errors, writes, write_errors;
 };
 
 struct write_req {
@@ -74,7 +81,7 @@ struct bus_rt {
     pthread_cond_t wake;
     struct write_req wq[WRITE_QUEUE_MAX];
     size_t nwq;
-    struct col_poller_stats st;
+    struct bus_counters st;
     struct fg_complain conn_cpl;
     int64_t last_io_ns;        /* end of the last exchange, for frame_gap_ms */
 };
@@ -86,6 +93,8 @@ struct col_poller {
     struct bus_rt *buses;
     size_t nbuses;
     volatile int stop;
+    uint64_t late_hist[COL_LATE_BUCKETS];
+    int64_t late_max_us;
 };
 
 /* ---- plans -------------------------------------------------------------------------------- */
@@ -269,24 +278,20 @@ static int sunspec_discover(struct bus_rt *b, struct dev_rt *d)
             fg_log(FG_LOG_WARN, "sunspec", d->cfg->id, "discovery failed: %s", err);
         return rc;
     }
-    /* build into a scratch buffer, keep an exact-size copy: 100 inverters must fit in a few MB */
-    struct col_point *tmp = fg_malloc(SUNSPEC_MAX_POINTS * sizeof *tmp);
-    int n = col_sunspec_points(&m, tmp, SUNSPEC_MAX_POINTS);
-    if (n < 0) {
-        free(tmp);
-        return n;
-    }
-    free(d->pts);
-    d->pts = fg_malloc((size_t)(n ? n : 1) * sizeof *d->pts);
-    memcpy(d->pts, tmp, (size_t)n * sizeof *tmp);
-    free(tmp);
-    d->npts = (size_t)n;
+    size_t n = 0;
+    const struct col_point *pts = col_sscache_get(&m, &n, &rc);
+    if (!pts)
+        return rc;
+    col_sscache_put(d->shared_pts);
+    d->shared_pts = pts;
+    d->pts = pts;
+    d->npts = n;
     free(d->disabled);
     d->disabled = fg_calloc(d->npts ? d->npts : 1, 1);
     char models[160] = "";
     for (size_t i = 0, len = 0; i < m.n && len < sizeof models - 8; i++)
         len += (size_t)snprintf(models + len, sizeof models - len, "%s%u", i ? "," : "", m.models[i].id);
-    fg_log(FG_LOG_INFO, "sunspec", d->cfg->id, "found SunS at %u, models %s, %d points", m.base, models, n);
+    fg_log(FG_LOG_INFO, "sunspec", d->cfg->id, "found SunS at %u, models %s, %zu points", m.base, models, n);
     return 0;
 }
 
@@ -426,16 +431,17 @@ static int poll_device(struct bus_rt *b, struct dev_rt *d)
 
 /* ---- scheduling -------------------------------------------------------------------------- */
 
+/* One histogram for all buses (atomic adds): per-bus copies would cost 1.6 KB a bus. */
 static void record_lateness(struct bus_rt *b, int64_t late_us)
 {
     size_t i = late_us < 0 ? 0 : (size_t)(late_us / COL_LATE_STEP_US);
     if (i >= COL_LATE_FINE)
         i = late_us < 100000 ? COL_LATE_FINE : COL_LATE_FINE + 1;
-    pthread_mutex_lock(&b->lock);
-    b->st.late_hist[i]++;
-    if (late_us > b->st.late_max_us)
-        b->st.late_max_us = late_us;
-    pthread_mutex_unlock(&b->lock);
+    __atomic_fetch_add(&b->p->late_hist[i], 1, __ATOMIC_RELAXED);
+    int64_t max = __atomic_load_n(&b->p->late_max_us, __ATOMIC_RELAXED);
+    while (late_us > max &&
+           !__atomic_compare_exchange_n(&b->p->late_max_us, &max, late_us, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 static void set_online(struct bus_rt *b, struct dev_rt *d, int online)
@@ -628,8 +634,6 @@ static void dev_init(struct dev_rt *d, const struct col_config *cfg, size_t inde
         d->pts = d->cfg->points;
         d->npts = d->cfg->npoints;
         d->disabled = fg_calloc(d->npts ? d->npts : 1, 1);
-    } else {
-        d->pts_owned = true;
     }
 }
 
@@ -725,8 +729,7 @@ static void bus_free(struct bus_rt *b)
         plan_clear(&d->stat);
         free(d->disabled);
         free(d->static_vals);
-        if (d->pts_owned)
-            free(d->pts);
+        col_sscache_put(d->shared_pts);
     }
     free(b->devs);
     free(b->fields);
@@ -795,7 +798,7 @@ int col_poller_write(struct col_poller *p, size_t dev, const char *point, double
                 continue;
             uint32_t pi;
             /* SunSpec points change on rediscovery; only profile points are writable */
-            int rc = b->devs[k].pts_owned ? -EPERM : find_point(&b->devs[k], point, &pi);
+            int rc = b->devs[k].cfg->sunspec ? -EPERM : find_point(&b->devs[k], point, &pi);
             if (rc)
                 return rc;
             pthread_mutex_lock(&b->lock);
@@ -817,14 +820,17 @@ void col_poller_stats(struct col_poller *p, struct col_poller_stats *out)
     for (size_t i = 0; i < p->nbuses; i++) {
         struct bus_rt *b = &p->buses[i];
         pthread_mutex_lock(&b->lock);
-        uint64_t *dst = &out->polls;
-        const uint64_t *src = &b->st.polls;
-        for (size_t k = 0; k < 8; k++) /* the eight counters from polls to write_errors */
-            dst[k] += src[k];
-        for (size_t k = 0; k < COL_LATE_BUCKETS; k++)
-            out->late_hist[k] += b->st.late_hist[k];
-        if (b->st.late_max_us > out->late_max_us)
-            out->late_max_us = b->st.late_max_us;
+        out->polls += b->st.polls;
+        out->readings += b->st.readings;
+        out->failures += b->st.failures;
+        out->skipped += b->st.skipped;
+        out->requests += b->st.requests;
+        out->modbus_errors += b->st.modbus_errors;
+        out->writes += b->st.writes;
+        out->write_errors += b->st.write_errors;
         pthread_mutex_unlock(&b->lock);
     }
+    for (size_t k = 0; k < COL_LATE_BUCKETS; k++)
+        out->late_hist[k] = __atomic_load_n(&p->late_hist[k], __ATOMIC_RELAXED);
+    out->late_max_us = __atomic_load_n(&p->late_max_us, __ATOMIC_RELAXED);
 }

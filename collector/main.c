@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define JSON_MAX 16384
+#define JSON_MAX 65536
 
 struct dev_state {
     bool has_power, online;
@@ -100,10 +101,17 @@ static void on_reading(void *ud, size_t dev, int64_t ts_ms, const struct col_fie
 {
     struct app *a = ud;
     const struct col_device_cfg *d = &a->cfg->devices[dev];
-    char json[JSON_MAX], sub[128];
-    int len = col_json_reading(json, sizeof json, ts_ms, f, n);
+    /* bus threads have small stacks (100 of them must fit in a few MB): most readings fit in 4 KB on
+     * the stack, a larger one goes to the heap */
+    char small[4096], sub[128], *json = small;
+    int len = col_json_reading(json, sizeof small, ts_ms, f, n);
+    if (len < 0) {
+        json = fg_malloc(JSON_MAX);
+        len = col_json_reading(json, JSON_MAX, ts_ms, f, n);
+    }
     if (len < 0) {
         fg_log(FG_LOG_ERROR, "publish", d->id, "reading too large for one message (%zu fields)", n);
+        free(json);
         return;
     }
     if (a->mqtt) {
@@ -123,6 +131,8 @@ static void on_reading(void *ud, size_t dev, int64_t ts_ms, const struct col_fie
     s->tick_ms = fg_clock_tick_ms(&a->clk);
     s->online = true;
     pthread_mutex_unlock(&a->lock);
+    if (json != small)
+        free(json);
     if (a->mqtt && d->role == FG_ROLE_GRID)
         publish_balance(a, ts_ms); /* the grid meter sets the balance's cadence */
 }
@@ -382,6 +392,8 @@ int main(int argc, char **argv)
 {
     struct opts o = { 0 };
     struct app a = { 0 };
+    /* one malloc arena: glibc would otherwise give each of up to 100 bus threads its own heap */
+    mallopt(M_ARENA_MAX, 1);
     if (parse_args(argc, argv, &o)) {
         usage(stderr);
         return 2;

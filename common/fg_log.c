@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *log_prog = "fabgrid";
 static enum fg_log_level log_level = FG_LOG_INFO;
@@ -31,9 +32,11 @@ bool fg_log_enabled(enum fg_log_level level)
     return level <= log_level;
 }
 
+/* The line is formatted into one buffer and written with one write(2): atomic between threads, and
+ * no stdio on the unbuffered stderr (glibc's vfprintf would take an 8 KB buffer on each bus thread's stack). */
 static void log_v(enum fg_log_level level, const char *subsys, const char *dev, const char *fmt, va_list ap)
 {
-    char msg[1024], stamp[40] = "";
+    char msg[1024], stamp[40] = "", line[1200];
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (log_with_time) {
         struct timespec ts;
@@ -43,9 +46,18 @@ static void log_v(enum fg_log_level level, const char *subsys, const char *dev, 
         size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(stamp + n, sizeof stamp - n, ".%03ldZ ", ts.tv_nsec / 1000000);
     }
+    int len = snprintf(line, sizeof line, "%s%s %s %s%s%s%s: %s\n", stamp, log_prog, level_names[level],
+                       subsys ? subsys : "main", dev ? "[" : "", dev ? dev : "", dev ? "]" : "", msg);
+    if (len < 0)
+        return;
+    if ((size_t)len >= sizeof line) {
+        len = (int)sizeof line - 1;
+        line[len - 1] = '\n';
+    }
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "%s%s %s %s%s%s%s: %s\n", stamp, log_prog, level_names[level], subsys ? subsys : "main",
-            dev ? "[" : "", dev ? dev : "", dev ? "]" : "", msg);
+    for (ssize_t off = 0, w; off < len; off += w)
+        if ((w = write(STDERR_FILENO, line + off, (size_t)(len - off))) <= 0)
+            break;
     pthread_mutex_unlock(&log_lock);
 }
 

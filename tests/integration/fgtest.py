@@ -47,6 +47,27 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_range(n):
+    """n consecutive free ports below the ephemeral range (where outgoing connections take theirs)."""
+    import random
+    rnd = random.Random(os.getpid())
+    for _ in range(200):
+        base = rnd.randrange(20000, 32000 - n)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
 def wait_port(port, proc=None, timeout=20.0):
     """Waits until 127.0.0.1:port accepts a connection (or the process died)."""
     end = time.monotonic() + timeout
@@ -120,6 +141,38 @@ class Env:
         wait_port(port, p)
         return port
 
+    def influxd(self, name="influxd", port=None):
+        """A real InfluxDB 1.x (Debian's influxd) with its data in the temp dir, on free loopback ports.
+        Returns the HTTP port; the process is self.procs[-1]. Restarting with the same name and port
+        keeps the data."""
+        port = port or free_port()
+        rpc = free_port()
+        d = self.path(name)
+        conf = self.write(f"{name}.conf", f"""reporting-disabled = true
+bind-address = "127.0.0.1:{rpc}"
+[meta]
+  dir = "{d}/meta"
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+  max-body-size = 0
+[logging]
+  level = "warn"
+[continuous_queries]
+  enabled = false
+""")
+        p = self.start(["/usr/bin/influxd", "run", "-config", conf], name)
+        p.fg_port = port
+        wait_port(port, p, timeout=60)
+        wait_for(lambda: influx_ping(port), timeout=30)
+        return port
+
     def sim(self, config, name="sim", extra=()):
         p = self.start([os.path.join(BIN, "fabgrid-sim"), "-c", config, *extra], name)
         return p
@@ -169,6 +222,34 @@ class Sub:
 
     def wait_count(self, topic, n, timeout=30.0):
         return wait_for(lambda: len(self.all(topic)) >= n, timeout)
+
+
+def influx_ping(port):
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+            return r.status == 204
+    except OSError:
+        return False
+
+
+def influx_query(port, q, db=None):
+    """Runs an InfluxQL query through /query; returns the decoded JSON."""
+    import urllib.parse
+    import urllib.request
+    args = {"q": q, "epoch": "ms"}
+    if db:
+        args["db"] = db
+    url = f"http://127.0.0.1:{port}/query?" + urllib.parse.urlencode(args)
+    with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as r:
+        return json.loads(r.read())
+
+
+def influx_series(port, q, db):
+    """The first series' values of a query, [] when it has none."""
+    res = influx_query(port, q, db)["results"][0]
+    series = res.get("series") or []
+    return series[0]["values"] if series else []
 
 
 def site_config(mqtt_port, buses, devices, **extra):
