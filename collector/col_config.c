@@ -340,13 +340,15 @@ static int parse_field(struct fg_cfg *c, const cJSON *f, const char *path, struc
     }
     bad += fg_cfg_known_keys(c, f, path, field_keys) > 0;
     bad += field_names(c, f, path, fs, i) < 0;
-    if (fg_cfg_strbuf(c, f, path, "pointer", true, NULL, fs[i].pointer, sizeof fs[i].pointer) == 0 &&
-        fs[i].pointer[0] != '/') {
+    /* "" is the whole payload (devices that publish a bare number) */
+    int rc = fg_cfg_strbuf(c, f, path, "pointer", true, NULL, fs[i].pointer, sizeof fs[i].pointer);
+    if (rc < 0) {
+        bad++;
+    } else if (fs[i].pointer[0] && fs[i].pointer[0] != '/') {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(f, "pointer");
         fg_cfg_errorf(c, v, fg_cfg_path(kp, sizeof kp, path, -1, "pointer"),
-                      "must be a JSON pointer starting with \"/\", got %s", fg_cfg_got_value(v, got, sizeof got));
-        bad++;
-    } else if (!fs[i].pointer[0]) {
+                      "must be a JSON pointer: \"\" or starting with \"/\", got %s",
+                      fg_cfg_got_value(v, got, sizeof got));
         bad++;
     }
     bad += fg_cfg_num(c, f, path, "scale", false, -1e9, 1e9, 1, &fs[i].scale) < 0;
@@ -505,17 +507,19 @@ static int influx_v2(struct fg_cfg *c, const cJSON *o, struct fg_influx_cfg *out
 static int influx_spool(struct fg_cfg *c, const cJSON *o, struct fg_influx_cfg *out)
 {
     char dir[256];
-    long spool_max_mb, flush_s, batch_max;
+    long flush_s, batch_max;
+    double spool_max_mb;
     int bad = 0;
     bad += fg_cfg_strbuf(c, o, "influx", "spool_dir", false, "/var/lib/fabgrid/spool", dir, sizeof dir) < 0;
     if (fg_cfg_resolve(c, dir, out->spool_dir, sizeof out->spool_dir) < 0) {
         fg_cfg_errorf(c, cJSON_GetObjectItemCaseSensitive(o, "spool_dir"), "influx.spool_dir", "path too long");
         bad++;
     }
-    bad += fg_cfg_int(c, o, "influx", "spool_max_mb", false, 1, 1000000, 256, &spool_max_mb) < 0;
+    /* fractions are allowed (a few hundred KB for tests and tiny boxes) */
+    bad += fg_cfg_num(c, o, "influx", "spool_max_mb", false, 0.01, 1000000, 256, &spool_max_mb) < 0;
     bad += fg_cfg_int(c, o, "influx", "flush_s", false, 1, 3600, 5, &flush_s) < 0;
     bad += fg_cfg_int(c, o, "influx", "batch_max", false, 1, 100000, 5000, &batch_max) < 0;
-    out->spool_max_mb = (unsigned)spool_max_mb;
+    out->spool_max_mb = spool_max_mb;
     out->flush_s = (unsigned)flush_s;
     out->batch_max = (unsigned)batch_max;
     return bad ? -1 : 0;

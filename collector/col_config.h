@@ -63,7 +63,8 @@ struct fg_influx_cfg {
     char *password;           /* v1, from password_file; owned, NULL if none */
     char *token;              /* v2, from token_file; owned */
     char spool_dir[256];      /* resolved against the config file's directory */
-    unsigned spool_max_mb, flush_s, batch_max;
+    double spool_max_mb;
+    unsigned flush_s, batch_max;
 };
 
 struct col_config {

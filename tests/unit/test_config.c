@@ -859,7 +859,7 @@ static void test_inline_mqtt_influx(void **state)
              "%s: mqtt.cert_file: cannot read %s/nope.pem: No such file or directory\n"
              "%s: mqtt_devices[0].topic: must not contain '+' or '#', got \"a/+\"\n"
              "%s: mqtt_devices[0].fields: only for preset generic\n"
-             "%s: mqtt_devices[1].fields[0].pointer: must be a JSON pointer starting with \"/\", got \"p\"\n"
+             "%s: mqtt_devices[1].fields[0].pointer: must be a JSON pointer: \"\" or starting with \"/\", got \"p\"\n"
              "%s: mqtt_devices[1].fields[1].field: duplicate field \"x_w\" (first at fields[0].field)",
              path, path, tmpdir, path, path, path, path);
     assert_string_equal(load_tmp("{\"site\":{\"id\":\"s\"},\"mqtt\":{\"password_file\":\"tok\",\"cert_file\":\"nope.pem\","
