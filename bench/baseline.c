@@ -5,7 +5,7 @@
  * usage: baseline HOST FIRST_PORT N POLL_MS SECONDS MQTT_PORT; prints CPU and reading counts as JSON. */
 #include "col_decode.h"
 #include "col_publish.h"
-#include "col_sunspec.h"
+#include "bench_sunspec.h"
 
 #include <errno.h>
 #include <modbus.h>
@@ -23,16 +23,10 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The points the collector reads every poll (model 1 is read once per connection). */
 static int dyn_points(struct col_point *pts, size_t cap)
 {
-    static const uint16_t chain[][2] = { { 1, 66 }, { 103, 50 }, { 160, 48 }, { 0xFFFF, 0 } };
-    struct col_ss_map m;
-    char err[128];
-    uint16_t addr = 40002;
-    col_sunspec_walk_init(&m, 40000);
-    for (size_t i = 0; i < 4; i++)
-        col_sunspec_walk_step(&m, chain[i], 2, &addr, err, sizeof err);
-    int n = col_sunspec_points(&m, pts, cap), k = 0;
+    int n = bench_sunspec_points(pts, cap), k = 0;
     for (int i = 0; i < n; i++)
         if (!pts[i].static_value)
             pts[k++] = pts[i];

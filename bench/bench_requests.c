@@ -4,7 +4,7 @@
  * bound of the register map (the planner with unlimited gap bridging: nothing can do fewer). */
 #include "col_coalesce.h"
 #include "col_profile.h"
-#include "col_sunspec.h"
+#include "bench_sunspec.h"
 #include "fg_cfg.h"
 
 #include <stdio.h>
@@ -39,22 +39,6 @@ static struct counts count(const struct col_point *pts, size_t n)
     return c;
 }
 
-static int sunspec_points(struct col_point *pts, size_t cap)
-{
-    /* the chain fabgrid-sim serves: SunS at 40000, 1 (L=66), 103 (L=50), 160 (L=48), end */
-    static const uint16_t chain[][2] = { { 1, 66 }, { 103, 50 }, { 160, 48 }, { 0xFFFF, 0 } };
-    struct col_ss_map m;
-    char err[128];
-    uint16_t addr = 40002;
-    col_sunspec_walk_init(&m, 40000);
-    for (size_t i = 0; i < 4; i++)
-        if (col_sunspec_walk_step(&m, chain[i], 2, &addr, err, sizeof err) < 0) {
-            fprintf(stderr, "bench_requests: %s\n", err);
-            return -1;
-        }
-    return col_sunspec_points(&m, pts, cap);
-}
-
 static void print(const char *what, struct counts c)
 {
     printf("requests per poll, %s: coalesced %zu, one per point %zu, lower bound %zu "
@@ -67,7 +51,7 @@ int main(int argc, char **argv)
 {
     const char *sdm = argc > 1 ? argv[1] : "config/profiles/sdm630.json";
     static struct col_point ss[COL_SS_MAX_POINTS];
-    int nss = sunspec_points(ss, COL_SS_MAX_POINTS);
+    int nss = bench_sunspec_points(ss, COL_SS_MAX_POINTS);
     struct fg_cfg *errs = fg_cfg_new(sdm);
     struct col_point *sp = NULL;
     size_t nsp = 0;

@@ -8,6 +8,7 @@
 #include "fg_log.h"
 #include "fg_mem.h"
 #include "fg_mqtt.h"
+#include "fg_signal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -225,17 +226,6 @@ static int make_poller(struct app *a)
     return 0;
 }
 
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
 
 static int run_once(struct app *a)
 {
@@ -265,7 +255,7 @@ int main(int argc, char **argv)
     if (o.check) {
         print_check(a.cfg);
     } else {
-        install_signals();
+        fg_signals_install(on_signal, true, false);
         fg_mqtt_lib_init();
         rc = make_poller(&a);
         col_route_attach(a.route, NULL, NULL, a.poller);

@@ -3,6 +3,7 @@
  * config → model → server, then wait for SIGINT/SIGTERM. */
 #include "fg_clock.h"
 #include "fg_log.h"
+#include "fg_signal.h"
 #include "sim_config.h"
 #include "sim_model.h"
 #include "sim_server.h"
@@ -66,16 +67,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
 
 static int run(const struct options *o, const struct fg_clock *clock)
 {
@@ -116,7 +107,7 @@ static int run(const struct options *o, const struct fg_clock *clock)
 
 int main(int argc, char **argv)
 {
-    install_signals(); /* first: a stop request during a slow CSV load must not be lost */
+    fg_signals_install(on_signal, false, false); /* first: a stop request during a slow CSV load must not be lost */
     struct options o = { 0 };
     int rc = parse_args(argc, argv, &o);
     if (rc)
