@@ -119,6 +119,21 @@ static int start_store(struct app *a)
     return 0;
 }
 
+/* A broker that refuses us (wrong password, ACL) is logged when it starts and when it stops. */
+static int log_refusal(struct fg_mqtt *m, int last)
+{
+    struct fg_mqtt_stats st;
+    fg_mqtt_stats(m, &st);
+    if (st.last_refusal != last) {
+        if (st.last_refusal)
+            fg_log(FG_LOG_ERROR, "mqtt", NULL, "the broker refused the connection: %s",
+                   fg_mqtt_refusal_str(st.last_refusal));
+        else
+            fg_log(FG_LOG_INFO, "mqtt", NULL, "connected");
+    }
+    return st.last_refusal;
+}
+
 static int run_daemon(struct app *a)
 {
     if (start_store(a) || start_mqtt(a))
@@ -130,10 +145,12 @@ static int run_daemon(struct app *a)
     }
     fg_log(FG_LOG_INFO, "main", NULL, "polling %zu devices on %zu buses, %zu MQTT devices", a->cfg->ndevices,
            a->cfg->nbuses, a->cfg->nmqtt_devices);
+    int refusal = 0;
     while (!got_stop) {
         struct timespec ts = { 0, 100000000L }; /* signal handlers only set flags: look at them often */
         nanosleep(&ts, NULL);
         col_route_tick(a->route);
+        refusal = log_refusal(a->mqtt, refusal);
         if (got_usr1) {
             got_usr1 = 0;
             col_route_log_stats(a->route);

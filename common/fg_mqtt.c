@@ -29,6 +29,11 @@ struct fg_mqtt {
     int nsubs;
 };
 
+const char *fg_mqtt_refusal_str(int code)
+{
+    return mosquitto_connack_string(code);
+}
+
 void fg_mqtt_lib_init(void)
 {
     mosquitto_lib_init();
@@ -42,9 +47,14 @@ void fg_mqtt_lib_cleanup(void)
 static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 {
     struct fg_mqtt *m = ud;
-    if (rc != 0)
-        return;
     pthread_mutex_lock(&m->lock);
+    if (rc != 0) {
+        m->st.last_refusal = rc;
+        m->st.refusals++;
+        pthread_mutex_unlock(&m->lock);
+        return;
+    }
+    m->st.last_refusal = 0;
     m->connected = true;
     m->st.connects++;
     for (int i = 0; i < m->nsubs; i++)

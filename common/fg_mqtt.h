@@ -27,7 +27,11 @@ struct fg_mqtt_stats {
     uint64_t dropped;     /* refused because the queue was full */
     uint64_t connects, disconnects, received;
     unsigned pending;     /* accepted, not yet acknowledged */
+    int last_refusal;     /* the broker's last CONNACK refusal code (5: not authorised), 0 after a success */
+    uint64_t refusals;    /* connects the broker refused */
 };
+/* Text for a CONNACK refusal code ("not authorised", "bad user name or password", ...). */
+const char *fg_mqtt_refusal_str(int code);
 
 /* Called on the network thread for each message that matches a subscription. The pointers are valid
  * only during the call. */
