@@ -341,7 +341,10 @@ static int parse_field(struct fg_cfg *c, const cJSON *f, const char *path, struc
     bad += fg_cfg_known_keys(c, f, path, field_keys) > 0;
     bad += field_names(c, f, path, fs, i) < 0;
     /* "" is the whole payload (devices that publish a bare number) */
-    int rc = fg_cfg_strbuf(c, f, path, "pointer", true, NULL, fs[i].pointer, sizeof fs[i].pointer);
+    const cJSON *pv = cJSON_GetObjectItemCaseSensitive(f, "pointer");
+    int rc = cJSON_IsString(pv) && !pv->valuestring[0]
+                 ? (fs[i].pointer[0] = '\0', 0)
+                 : fg_cfg_strbuf(c, f, path, "pointer", true, NULL, fs[i].pointer, sizeof fs[i].pointer);
     if (rc < 0) {
         bad++;
     } else if (fs[i].pointer[0] && fs[i].pointer[0] != '/') {

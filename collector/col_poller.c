@@ -545,13 +545,18 @@ static int do_write(struct bus_rt *b, struct dev_rt *d, const struct col_point *
 {
     col_bus_set_timeout(b->bus, d->cfg->timeout_ms);
     frame_gap(b);
-    if (pt->table == COL_COIL)
-        return col_bus_write_coil(b->bus, d->cfg->unit, pt->address, value != 0);
-    uint16_t regs[4];
-    int n = col_encode(pt, value, regs, 4);
-    if (n < 0)
-        return n;
-    return col_bus_write_regs(b->bus, d->cfg->unit, pt->address, regs, (uint16_t)n);
+    int rc;
+    if (pt->table == COL_COIL) {
+        rc = col_bus_write_coil(b->bus, d->cfg->unit, pt->address, value != 0);
+    } else {
+        uint16_t regs[4];
+        int n = col_encode(pt, value, regs, 4);
+        if (n < 0)
+            return n;
+        rc = col_bus_write_regs(b->bus, d->cfg->unit, pt->address, regs, (uint16_t)n);
+    }
+    b->last_io_ns = fg_mono_ns();
+    return rc;
 }
 
 static void run_writes(struct bus_rt *b)

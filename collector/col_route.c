@@ -21,6 +21,7 @@ struct dev_state {
     bool has_power, online;
     double power_w;
     int64_t tick_ms;             /* clock tick of the last reading */
+    int64_t power_tick_ms;       /* ... and of the last one with power_w (an OpenDTU message carries one value) */
 };
 
 struct col_route {
@@ -117,7 +118,7 @@ static void publish_balance(struct col_route *r, int64_t ts_ms)
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->ndev; i++) {
         const struct dev_state *s = &r->devs[i];
-        bool fresh = s->online && s->has_power && now - s->tick_ms <= dev_fresh_ms(r, i);
+        bool fresh = s->online && s->has_power && now - s->power_tick_ms <= dev_fresh_ms(r, i);
         r->bal[i] = (struct col_balance_dev){ dev_role(r, i), fresh, s->has_power, s->power_w };
     }
     int rc = col_balance_compute(r->bal, r->ndev, &b);
@@ -135,13 +136,13 @@ static void remember(struct col_route *r, size_t dev, const struct col_field *f,
 {
     pthread_mutex_lock(&r->lock);
     struct dev_state *s = &r->devs[dev];
-    s->has_power = false;
+    s->tick_ms = fg_clock_tick_ms(r->clk);
     for (size_t i = 0; i < n; i++)
         if (f[i].v.kind == COL_VAL_NUMBER && strcmp(f[i].name, "power_w") == 0) {
             s->has_power = true;
             s->power_w = f[i].v.number;
+            s->power_tick_ms = s->tick_ms;
         }
-    s->tick_ms = fg_clock_tick_ms(r->clk);
     s->online = true;
     pthread_mutex_unlock(&r->lock);
 }
@@ -257,6 +258,12 @@ static void emit_line(void *ud, const char *line, size_t len)
 static void on_fabgrid(struct col_route *r, const char *topic, const char *sub, const void *payload, size_t len)
 {
     char err[256] = "";
+    if (len == 0) { /* a retained topic being cleared */
+        pthread_mutex_lock(&r->lock);
+        r->st.ingest_ignored++;
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
     int rc = col_ingest_fabgrid(r->cfg->site.id, sub, payload, len, emit_line, r, err, sizeof err);
     if (rc < 0)
         rejected(r, r->cfg->nmqtt_devices, NULL, topic, err);

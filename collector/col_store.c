@@ -35,7 +35,7 @@ struct col_store {
     struct lines pending;
     bool stop;
     uint64_t added, dropped_mem;
-    struct fg_complain full_cpl, spool_cpl;
+    struct fg_complain full_cpl, mem_cpl, spool_cpl;
 };
 
 static void lines_push(struct lines *l, const char *line, size_t len)
@@ -68,6 +68,8 @@ int col_store_add(struct col_store *s, const char *line, size_t len)
     if (s->pending.len + len > PENDING_MAX_BYTES) {
         s->dropped_mem++;
         rc = -ENOBUFS;
+        fg_complain(&s->mem_cpl, fg_mono_ns() / 1000000, FG_LOG_ERROR, "spool", NULL,
+                    "the disk does not keep up: %llu points dropped in memory", (unsigned long long)s->dropped_mem);
     } else {
         lines_push(&s->pending, line, len);
         if (s->pending.n == COMMIT_LINES)
@@ -89,7 +91,14 @@ static void commit(struct col_store *s, struct lines *l)
         lens[i] = (i + 1 < l->n ? l->off[i + 1] : l->len) - l->off[i];
     }
     char err[256];
+    struct col_spool_stats before, after;
+    col_spool_stats(s->spool, &before);
     int rc = col_spool_append(s->spool, ptr, lens, l->n, err, sizeof err);
+    col_spool_stats(s->spool, &after);
+    if (after.dropped > before.dropped)
+        fg_complain(&s->full_cpl, fg_mono_ns() / 1000000, FG_LOG_WARN, "spool", NULL,
+                    "spool full (spool_max_mb): dropped the %llu oldest points, %llu dropped in all",
+                    (unsigned long long)(after.dropped - before.dropped), (unsigned long long)after.dropped);
     if (rc) {
         /* a failing disk: the lines are lost and counted, the daemon keeps polling */
         pthread_mutex_lock(&s->lock);
@@ -197,6 +206,7 @@ void col_store_stats(struct col_store *s, struct col_store_stats *out)
     out->request_max_ms = ws.request_max_ms;
     out->spool_points = sp.points;
     out->spool_bytes = sp.bytes;
+    out->recovered_corrupt = sp.recovered_corrupt != 0;
 }
 
 void col_store_stop(struct col_store *s, unsigned drain_ms)

@@ -19,6 +19,7 @@ struct col_store_stats {
     uint64_t write_errors; /* failed write attempts */
     uint64_t requests, bytes_raw, bytes_sent;
     int64_t request_max_ms;  /* the longest write attempt so far */
+    bool recovered_corrupt;  /* the spool found at start was corrupt and was set aside */
 };
 
 struct col_store;

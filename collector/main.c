@@ -114,6 +114,9 @@ static int start_store(struct app *a)
     }
     struct col_store_stats st;
     col_store_stats(a->store, &st);
+    if (st.recovered_corrupt)
+        fg_log(FG_LOG_ERROR, "spool", NULL, "the spool in %s was corrupt: set aside as spool.db.corrupt-*, "
+               "starting empty", a->cfg->influx.spool_dir);
     fg_log(FG_LOG_INFO, "influx", NULL, "writing to %s (%s); %llu points waiting in the spool %s", a->cfg->influx.url,
            a->cfg->influx.api == 2 ? "v2" : "v1", (unsigned long long)st.spool_points, a->cfg->influx.spool_dir);
     return 0;
