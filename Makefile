@@ -29,7 +29,7 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prot
 ifeq ($(WERROR),1)
 WARN     += -Werror
 endif
-CPPFLAGS += -D_GNU_SOURCE -DFG_PROFILE_DIR='"$(DATADIR)/profiles"' -Icommon -Icollector -Isim
+CPPFLAGS += -D_GNU_SOURCE -DFG_PROFILE_DIR='"$(DATADIR)/profiles"' -Icommon -Icollector -Isim -Ibalancer
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
@@ -44,6 +44,7 @@ endif
 COMMON_SRC := $(wildcard common/*.c)
 COL_SRC    := $(filter-out collector/main.c,$(wildcard collector/*.c))
 SIM_SRC    := $(filter-out sim/sim_main.c,$(wildcard sim/*.c))
+BAL_SRC    := $(filter-out balancer/main.c,$(wildcard balancer/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 
@@ -51,7 +52,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 COL_OBJ    := $(call obj,$(COL_SRC))
 SIM_OBJ    := $(call obj,$(SIM_SRC))
-BINS       := $(BUILD)/bin/fabgrid-collector $(BUILD)/bin/fabgrid-sim
+BAL_OBJ    := $(call obj,$(BAL_SRC))
+BINS       := $(BUILD)/bin/fabgrid-collector $(BUILD)/bin/fabgrid-sim $(BUILD)/bin/fabgrid-balancer
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
@@ -78,9 +80,18 @@ $(BUILD)/lib/libsim.a: $(SIM_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-LIBS := $(BUILD)/lib/libcol.a $(BUILD)/lib/libsim.a $(BUILD)/lib/libfg.a
+$(BUILD)/lib/libbal.a: $(BAL_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+LIBS := $(BUILD)/lib/libbal.a $(BUILD)/lib/libcol.a $(BUILD)/lib/libsim.a $(BUILD)/lib/libfg.a
 
 $(BUILD)/bin/fabgrid-collector: $(call obj,collector/main.c) $(LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/fabgrid-balancer: $(call obj,balancer/main.c) $(LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -25,7 +25,8 @@ const char *const *fg_role_names(void)
 
 /* ---- site ---- */
 
-static const char *const site_keys[] = { "id", "timezone", "latitude", "longitude", "grid_limit_w", NULL };
+static const char *const site_keys[] = { "id", "timezone", "latitude", "longitude", "grid_limit_w", "pv_kwp",
+                                         "tilt_deg", "azimuth_deg", NULL };
 
 static bool is_path_char(char ch)
 {
@@ -81,12 +82,30 @@ static int site_position(struct fg_cfg *c, const cJSON *site, struct fg_site_cfg
     return 0;
 }
 
+/* The PV array: a typical roof (30 degrees, facing south) unless told otherwise. */
+static int site_array(struct fg_cfg *c, const cJSON *site, struct fg_site_cfg *out)
+{
+    int bad = 0;
+    bad += fg_cfg_num(c, site, "site", "pv_kwp", false, 0, 10000, 0, &out->pv_kwp) < 0;
+    bad += fg_cfg_num(c, site, "site", "tilt_deg", false, 0, 90, 30, &out->tilt_deg) < 0;
+    bad += fg_cfg_num(c, site, "site", "azimuth_deg", false, 0, 360, 180, &out->azimuth_deg) < 0;
+    if (!bad && out->pv_kwp > 0 && !out->has_latlon) {
+        /* the clear-sky model needs the sun's position: without it the forecast would be nonsense */
+        fg_cfg_errorf(c, cJSON_GetObjectItemCaseSensitive(site, "pv_kwp"), "site.pv_kwp",
+                      "requires \"latitude\" and \"longitude\"");
+        bad++;
+    }
+    return bad ? -1 : 0;
+}
+
 int fg_site_parse(struct fg_cfg *c, const cJSON *root, struct fg_site_cfg *out)
 {
     const cJSON *site;
     int bad = 0;
     memset(out, 0, sizeof *out);
     fg_strlcpy(out->timezone, "UTC", sizeof out->timezone);
+    out->tilt_deg = 30;
+    out->azimuth_deg = 180;
     if (fg_cfg_container(c, root, NULL, "site", true, cJSON_Object, &site) != 0)
         return -1;
     bad += fg_cfg_known_keys(c, site, "site", site_keys) > 0;
@@ -94,6 +113,7 @@ int fg_site_parse(struct fg_cfg *c, const cJSON *root, struct fg_site_cfg *out)
     bad += site_timezone(c, site, out) < 0;
     bad += site_position(c, site, out) < 0;
     bad += fg_cfg_num(c, site, "site", "grid_limit_w", false, 0, 10e6, 0, &out->grid_limit_w) < 0;
+    bad += site_array(c, site, out) < 0;
     return bad ? -1 : 0;
 }
 

@@ -19,6 +19,10 @@ struct fg_site_cfg {
     double latitude, longitude;
     double grid_limit_w;      /* 0: no limit */
     bool has_latlon;          /* both latitude and longitude given */
+    /* The site's PV array, for the balancer's clear-sky forecast */
+    double pv_kwp;            /* peak power in kWp, 0..10000; 0: no array known */
+    double tilt_deg;          /* from horizontal, 0..90, default 30 */
+    double azimuth_deg;       /* compass direction the array faces, 0..360: 180 south (default), 90 east */
 };
 
 struct fg_mqtt_cfg {
@@ -36,7 +40,8 @@ struct fg_mqtt_cfg {
 };
 
 /* Parses root.site into *out (all fields set, defaults applied even on error). "site" is
- * required; keys: id (required), timezone, latitude, longitude, grid_limit_w.
+ * required; keys: id (required), timezone, latitude, longitude, grid_limit_w, pv_kwp, tilt_deg,
+ * azimuth_deg.
  * Returns 0, or -1 when errors were recorded in c. */
 int fg_site_parse(struct fg_cfg *c, const cJSON *root, struct fg_site_cfg *out);
 

@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-export FG_BUILD="$PWD/$BUILD"
+case "$BUILD" in /*) export FG_BUILD="$BUILD" ;; *) export FG_BUILD="$PWD/$BUILD" ;; esac
 export FABGRID_PROFILE_DIR="$PWD/config/profiles"
 passed=0
 failed=0

@@ -674,6 +674,8 @@ static void check_example_site(const struct col_config *c)
     assert_string_equal(c->site.timezone, "Europe/Berlin");
     assert_true(c->site.has_latlon && c->site.latitude == 52.5 && c->site.longitude == 13.4);
     assert_true(c->site.grid_limit_w == 30000);
+    /* no PV array keys: the defaults */
+    assert_true(c->site.pv_kwp == 0 && c->site.tilt_deg == 30 && c->site.azimuth_deg == 180);
     assert_string_equal(c->mqtt.host, "127.0.0.1");
     assert_int_equal(c->mqtt.port, 1883);
     assert_string_equal(c->mqtt.prefix, "fabgrid");
@@ -830,6 +832,38 @@ static void test_inline_rules(void **state)
                                  "\"profile\":\"SDM 630\",\"role\":\"grid\"}]}", PROFILES), want);
 }
 
+/* The PV array keys of "site" (used by the balancer's forecast; the collector accepts them too). */
+static void test_site_pv_array(void **state)
+{
+    char want[512], err[512] = "";
+    const char *path = write_tmp("site.json", "{\"site\":{\"id\":\"s\",\"pv_kwp\":12.5,\"tilt_deg\":0,"
+                                              "\"azimuth_deg\":158,\"latitude\":39.7,\"longitude\":-105.2}}");
+    struct col_config *c = col_config_load(path, PROFILES, err, sizeof err);
+    (void)state;
+    assert_string_equal(err, "");
+    assert_non_null(c);
+    assert_true(c->site.pv_kwp == 12.5);
+    assert_true(c->site.tilt_deg == 0);
+    assert_true(c->site.azimuth_deg == 158);
+    col_config_free(c);
+    snprintf(want, sizeof want,
+             "%s: site.pv_kwp: must be a number 0..10000, got 10001\n"
+             "%s: site.tilt_deg: must be a number 0..90, got 91\n"
+             "%s: site.azimuth_deg: must be a number 0..360, got -1\n"
+             "%s: site.azimut_deg: unknown key (did you mean \"azimuth_deg\"?)",
+             path, path, path, path);
+    assert_string_equal(load_tmp("{\"site\":{\"id\":\"s\",\"pv_kwp\":10001,\"tilt_deg\":91,\"azimuth_deg\":-1,"
+                                 "\"azimut_deg\":5}}", PROFILES), want);
+    snprintf(want, sizeof want, "%s: site.tilt_deg: must be a number 0..90, got a string", path);
+    assert_string_equal(load_tmp("{\"site\":{\"id\":\"s\",\"tilt_deg\":\"30\"}}", PROFILES), want);
+    /* the limits themselves are valid */
+    assert_string_equal(load_tmp("{\"site\":{\"id\":\"s\",\"pv_kwp\":10000,\"tilt_deg\":90,\"azimuth_deg\":360,"
+                                 "\"latitude\":0,\"longitude\":0}}", PROFILES), "OK");
+    /* an array needs the site's position for the sun */
+    snprintf(want, sizeof want, "%s: site.pv_kwp: requires \"latitude\" and \"longitude\"", path);
+    assert_string_equal(load_tmp("{\"site\":{\"id\":\"s\",\"pv_kwp\":5}}", PROFILES), want);
+}
+
 static void test_inline_mqtt_influx(void **state)
 {
     char want[1024], text[512];
@@ -937,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_fixture_multi),
         cmocka_unit_test(test_example),
         cmocka_unit_test(test_inline_rules),
+        cmocka_unit_test(test_site_pv_array),
         cmocka_unit_test(test_inline_mqtt_influx),
         cmocka_unit_test(test_profile_dir_choice),
         cmocka_unit_test(test_roles),
