@@ -249,6 +249,8 @@ static int make_poller(struct app *a)
 
 static int run_once(struct app *a)
 {
+    signal(SIGINT, SIG_DFL); /* nothing to shut down cleanly: Ctrl-C ends --once at once */
+    signal(SIGTERM, SIG_DFL);
     char err[4096];
     int failed = col_poller_once(a->poller, err, sizeof err);
     fflush(stdout);
@@ -263,6 +265,8 @@ int main(int argc, char **argv)
     struct app a = { 0 };
     /* one malloc arena: glibc would otherwise give each of up to 100 bus threads its own heap */
     mallopt(M_ARENA_MAX, 1);
+    /* first of all: a SIGUSR1 (stats) that arrives while the config loads must not kill the process */
+    fg_signals_install(on_signal, true, false);
     if (parse_args(argc, argv, &o)) {
         usage(stderr);
         return 2;
@@ -275,7 +279,6 @@ int main(int argc, char **argv)
     if (o.check) {
         print_check(a.cfg);
     } else {
-        fg_signals_install(on_signal, true, false);
         fg_mqtt_lib_init();
         rc = make_poller(&a);
         col_route_attach(a.route, NULL, NULL, a.poller);
