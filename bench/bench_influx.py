@@ -44,6 +44,8 @@ def main():
         for i in range(N):
             wait_port(base + i, sim)
         col = env.collector(conf, extra=clock)
+        # SIGUSR1 before the handlers are installed would end the process: wait until it runs
+        wait_for(lambda: " main: polling " in env.log("collector"), timeout=30)
         wait_for(lambda: stats(env, col).get("written", 0) > 2 * N, timeout=60)
         inf = [p for p in env.procs if p.fg_name == "influxd"][-1]
         env.stop(inf, sig=signal.SIGKILL)
