@@ -4,6 +4,7 @@
 #include "bal_replay.h"
 #include "bal_forecast.h"
 #include "bal_plan.h"
+#include "fg_clock.h"
 #include "fg_mem.h"
 
 #include <errno.h>
@@ -17,13 +18,17 @@
 #define DAY_MS 86400000LL
 #define PV_WARMUP_DAYS 3  /* the PV ratio looks back 3 days (bal_pvfc's default) */
 
-enum { FL_PV = 1, FL_LOAD = 2, FL_EDGE = 4 }; /* known PV, known load, PV outside the file's span */
+/* known PV, known load, PV outside the file's span, known external PV forecast */
+enum { FL_PV = 1, FL_LOAD = 2, FL_EDGE = 4, FL_FC = 8 };
 
-/* Minute values of [t0_ms, t0_ms + nmin minutes): PV and base load (scaled) at each minute's middle. */
+/* Minute values of [t0_ms, t0_ms + nmin minutes): PV, base load and the external PV forecast (scaled)
+ * at each minute's middle; prices in force at each minute's start. fc_w and the prices are NULL
+ * without a forecast file or prices. */
 struct timeline {
     int64_t t0_ms;
     size_t nmin;
-    double *pv_w, *load_w;
+    double *pv_w, *load_w, *fc_w;
+    double *price_imp, *price_exp; /* per kWh */
     unsigned char *flags;
 };
 
@@ -53,6 +58,7 @@ struct eng {
     struct bal_plan plan;
     bool have_plan;
     double *fc_pv, *fc_load;
+    double *slot_pi, *slot_pe;  /* prices per planner slot: means over its minutes (NULL without prices) */
     int64_t reading_ms;
     double reading_grid_w, reading_pv_w, reading_load_w;
     bool in_gap;
@@ -161,6 +167,15 @@ static void timeline_pv(const struct eng *e, int64_t t_ms, size_t i)
     }
 }
 
+static void timeline_fc(const struct eng *e, int64_t t_ms, size_t i)
+{
+    double v;
+    if (bal_series_at(e->o->forecast, t_ms, &v)) {
+        e->tl.fc_w[i] = v > 0 ? v * e->o->pv_scale : 0; /* scaled like the PV it forecasts */
+        e->tl.flags[i] |= FL_FC;
+    }
+}
+
 static void build_timeline(struct eng *e)
 {
     struct timeline *tl = &e->tl;
@@ -169,31 +184,51 @@ static void build_timeline(struct eng *e)
     tl->pv_w = fg_calloc(tl->nmin, sizeof *tl->pv_w);
     tl->load_w = fg_calloc(tl->nmin, sizeof *tl->load_w);
     tl->flags = fg_calloc(tl->nmin, 1);
+    if (e->o->forecast)
+        tl->fc_w = fg_calloc(tl->nmin, sizeof *tl->fc_w);
+    if (e->o->prices) {
+        tl->price_imp = fg_calloc(tl->nmin, sizeof *tl->price_imp);
+        tl->price_exp = fg_calloc(tl->nmin, sizeof *tl->price_exp);
+    }
     struct load_day *ld = fg_malloc(sizeof *ld);
     ld->day = INT32_MIN;
     for (size_t i = 0; i < tl->nmin; i++) {
-        int64_t mid = tl->t0_ms + (int64_t)i * STEP_MS + STEP_MS / 2;
+        int64_t t = tl->t0_ms + (int64_t)i * STEP_MS, mid = t + STEP_MS / 2;
         timeline_pv(e, mid, i);
         timeline_load(e, ld, mid, i);
+        if (tl->fc_w)
+            timeline_fc(e, mid, i);
+        if (tl->price_imp)
+            bal_replay_prices_at(e->o->prices, t, &tl->price_imp[i], &tl->price_exp[i]);
     }
     free(ld);
 }
 
-/* Mean over one slot of PV (pv true) or base load; unknown minutes count 0. */
-static double slot_mean(const struct eng *e, int64_t s_ms, bool pv)
+/* Mean over one slot of the timeline's values v where the minute has flag bit (unknown minutes count
+ * 0); *known (may be NULL) gets the number of known minutes. */
+static double slot_mean_of(const struct eng *e, int64_t s_ms, unsigned char bit, const double *v, size_t *known)
 {
     double sum = 0;
-    size_t n = (size_t)(e->slot_ms / STEP_MS);
+    size_t n = (size_t)(e->slot_ms / STEP_MS), nk = 0;
     for (size_t k = 0; k < n; k++) {
         int64_t t = s_ms + (int64_t)k * STEP_MS;
         if (t < e->tl.t0_ms)
             continue;
         size_t i = (size_t)((t - e->tl.t0_ms) / STEP_MS);
-        if (i >= e->tl.nmin || !(e->tl.flags[i] & (pv ? FL_PV : FL_LOAD)))
+        if (i >= e->tl.nmin || !(e->tl.flags[i] & bit))
             continue;
-        sum += pv ? e->tl.pv_w[i] : e->tl.load_w[i];
+        sum += v[i];
+        nk++;
     }
+    if (known)
+        *known = nk;
     return sum / (double)n;
+}
+
+/* Mean over one slot of PV (pv true) or base load; unknown minutes count 0. */
+static double slot_mean(const struct eng *e, int64_t s_ms, bool pv)
+{
+    return pv ? slot_mean_of(e, s_ms, FL_PV, e->tl.pv_w, NULL) : slot_mean_of(e, s_ms, FL_LOAD, e->tl.load_w, NULL);
 }
 
 /* ---- set-up ------------------------------------------------------------------------------------ */
@@ -260,6 +295,17 @@ static int setup_machines(struct eng *e, char *err, size_t errlen)
     return 0;
 }
 
+static const char *forecast_kind(const struct eng *e)
+{
+    if (e->o->strategy != BAL_STRAT_PLAN)
+        return NULL;
+    if (e->o->oracle)
+        return "oracle";
+    if (e->o->forecast)
+        return "file";
+    return e->arr.kwp > 0 ? "clear-sky" : "persistence";
+}
+
 static int setup(struct eng *e, char *err, size_t errlen)
 {
     const struct bal_settings *s = &e->cfg->set;
@@ -284,6 +330,12 @@ static int setup(struct eng *e, char *err, size_t errlen)
     bal_loadprof_init(e->lp);
     e->fc_pv = fg_calloc(e->nslots, sizeof *e->fc_pv);
     e->fc_load = fg_calloc(e->nslots, sizeof *e->fc_load);
+    if (e->o->prices) {
+        e->slot_pi = fg_calloc(e->nslots, sizeof *e->slot_pi);
+        e->slot_pe = fg_calloc(e->nslots, sizeof *e->slot_pe);
+    }
+    e->r->forecast = forecast_kind(e);
+    e->r->priced = e->o->prices != NULL;
     if (choose_days(e, err, errlen) || setup_machines(e, err, errlen))
         return -EINVAL;
     build_timeline(e);
@@ -296,6 +348,9 @@ static void teardown(struct eng *e)
         bal_plan_free(&e->plan);
     free(e->tl.pv_w);
     free(e->tl.load_w);
+    free(e->tl.fc_w);
+    free(e->tl.price_imp);
+    free(e->tl.price_exp);
     free(e->tl.flags);
     free(e->mach);
     free(e->pvfc);
@@ -311,6 +366,8 @@ static void teardown(struct eng *e)
     free(e->cmds);
     free(e->fc_pv);
     free(e->fc_load);
+    free(e->slot_pi);
+    free(e->slot_pe);
 }
 
 /* ---- forecasts and plans ---------------------------------------------------------------------- */
@@ -342,6 +399,21 @@ static void persistence_pv(struct eng *e, int64_t s0)
     }
 }
 
+/* The forecast file's slot means replace the built-in PV forecast in the slots it covers fully; the
+ * others keep the built-in one and are counted. */
+static void forecast_file(struct eng *e, int64_t s0)
+{
+    size_t n = (size_t)(e->slot_ms / STEP_MS);
+    for (size_t k = 0; k < e->nslots; k++) {
+        size_t known;
+        double w = slot_mean_of(e, s0 + (int64_t)k * e->slot_ms, FL_FC, e->tl.fc_w, &known);
+        if (known == n)
+            e->fc_pv[k] = w;
+        else
+            e->r->forecast_fallback_slots++;
+    }
+}
+
 static void forecast(struct eng *e, int64_t s0)
 {
     int slot_min = (int)e->cfg->set.slot_min;
@@ -356,7 +428,24 @@ static void forecast(struct eng *e, int64_t s0)
         bal_forecast_pv(&e->arr, e->pvfc, s0, slot_min, e->nslots, e->fc_pv);
     else
         persistence_pv(e, s0);
+    if (e->o->forecast)
+        forecast_file(e, s0);
     bal_forecast_load(e->lp, s0, slot_min, e->nslots, e->fc_load);
+}
+
+/* Each slot's prices: the time-weighted mean of the minutes' (a tariff may change inside a slot). */
+static void slot_prices(struct eng *e, int64_t s0)
+{
+    size_t n = (size_t)(e->slot_ms / STEP_MS), i0 = tl_index(e, s0);
+    for (size_t k = 0; k < e->nslots; k++) {
+        double pi = 0, pe = 0;
+        for (size_t j = i0 + k * n; j < i0 + (k + 1) * n; j++) {
+            pi += e->tl.price_imp[j];
+            pe += e->tl.price_exp[j];
+        }
+        e->slot_pi[k] = pi / (double)n;
+        e->slot_pe[k] = pe / (double)n;
+    }
 }
 
 static long serving_machine(const struct eng *e, size_t g)
@@ -444,6 +533,11 @@ static int replan(struct eng *e, int64_t t, char *err, size_t errlen)
         .nslots = e->nslots, .pv_w = e->fc_pv, .load_w = e->fc_load, .grid_limit_w = e->cfg->site.grid_limit_w,
         .machines = e->mach, .nmachines = e->nm, .mstate = e->ms, .jobs = e->sub, .njobs = e->nsub };
     if (e->o->strategy == BAL_STRAT_PLAN) {
+        if (e->o->prices) {
+            slot_prices(e, s0);
+            p.price_import = e->slot_pi;
+            p.price_export = e->slot_pe;
+        }
         forecast(e, s0);
         int rc = plan_now(e, &p, err, errlen);
         if (rc)
@@ -558,11 +652,13 @@ static void credit_jobs(struct eng *e, int64_t t)
     }
 }
 
-static void book_energy(struct bal_replay_energy *b, double pv_w, double base_w, double mach_w)
+/* pi, pe: the minute's prices per kWh (0 without prices). */
+static void book_energy(struct bal_replay_energy *b, double pv_w, double base_w, double mach_w, double pi, double pe)
 {
     const double h = STEP_MS / 3600000.0;
     double net_w = base_w + mach_w - pv_w;
     double imp_w = net_w > 0 ? net_w : 0, exp_w = net_w < 0 ? -net_w : 0;
+    b->cost += (imp_w * pi - exp_w * pe) * h / 1000;
     b->pv_wh += pv_w * h;
     b->base_wh += base_w * h;
     b->machine_wh += mach_w * h;
@@ -615,8 +711,9 @@ static void step(struct eng *e, int64_t t)
     double pv_w = (fl & FL_PV) ? e->tl.pv_w[i] : 0, base_w = (fl & FL_LOAD) ? e->tl.load_w[i] : 0;
     dispatch(e, t, (fl & (FL_PV | FL_LOAD)) == (FL_PV | FL_LOAD), pv_w, base_w, machines_w(e));
     double mach_w = machines_w(e);
-    book_energy(&e->r->days[e->day].e, pv_w, base_w, mach_w);
-    book_energy(&e->r->total, pv_w, base_w, mach_w);
+    double pi = e->tl.price_imp ? e->tl.price_imp[i] : 0, pe = e->tl.price_exp ? e->tl.price_exp[i] : 0;
+    book_energy(&e->r->days[e->day].e, pv_w, base_w, mach_w, pi, pe);
+    book_energy(&e->r->total, pv_w, base_w, mach_w, pi, pe);
     book_gap(e, fl);
     credit_jobs(e, t);
     trace(e, t, fl, pv_w, base_w, base_w + mach_w - pv_w);
@@ -759,8 +856,12 @@ int bal_replay_run(const struct bal_config *cfg, const struct bal_series *pv, co
         opts.pv_scale = 1;
     if (!(opts.load_scale > 0))
         opts.load_scale = 1;
-    if (!pv->n || !load->n) {
-        snprintf(err, errlen, "empty %s series", pv->n ? "load" : "PV");
+    if (!pv->n || !load->n || (o->forecast && !o->forecast->n)) {
+        snprintf(err, errlen, "empty %s series", !pv->n ? "PV" : !load->n ? "load" : "forecast");
+        return -EINVAL;
+    }
+    if (o->forecast && (o->oracle || o->strategy != BAL_STRAT_PLAN)) {
+        snprintf(err, errlen, "a forecast file is for the plan strategy without the oracle");
         return -EINVAL;
     }
     struct eng e = { .cfg = cfg, .o = &opts, .pv = pv, .load = load };
@@ -832,4 +933,168 @@ void bal_replay_p50_max(const double *v, size_t n, double *p50, double *max)
     *p50 = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     *max = s[n - 1];
     free(s);
+}
+
+/* ---- prices ------------------------------------------------------------------------------------- */
+
+#define PRICE_FIELD_MAX 64
+
+struct price_reader {
+    struct bal_replay_prices *p;
+    size_t cap;
+    const char *name;
+    bool seen_first;
+};
+
+/* Field k (0-based) of line [b, e) without blanks and double quotes into out; false when missing. */
+static bool price_field(const char *b, const char *e, int k, char *out)
+{
+    for (; k > 0; k--) {
+        const char *c = memchr(b, ',', (size_t)(e - b));
+        if (!c)
+            return false;
+        b = c + 1;
+    }
+    const char *c = memchr(b, ',', (size_t)(e - b));
+    const char *fe = c ? c : e;
+    while (b < fe && (*b == ' ' || *b == '\t'))
+        b++;
+    while (fe > b && (fe[-1] == ' ' || fe[-1] == '\t' || fe[-1] == '\r'))
+        fe--;
+    if (fe - b >= 2 && *b == '"' && fe[-1] == '"') {
+        b++;
+        fe--;
+    }
+    size_t n = (size_t)(fe - b) < PRICE_FIELD_MAX - 1 ? (size_t)(fe - b) : PRICE_FIELD_MAX - 1;
+    memcpy(out, b, n);
+    out[n] = '\0';
+    return true;
+}
+
+static int price_value(const char *f, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(f, &end);
+    if (!f[0] || end == f || *end || errno == ERANGE || !isfinite(v) || fabs(v) > BAL_REPLAY_PRICE_MAX)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void price_add(struct price_reader *r, int64_t t_ms, double pi, double pe)
+{
+    struct bal_replay_prices *p = r->p;
+    if (p->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 64;
+        p->t_ms = fg_realloc(p->t_ms, r->cap * sizeof *p->t_ms);
+        p->import_per_kwh = fg_realloc(p->import_per_kwh, r->cap * sizeof *p->import_per_kwh);
+        p->export_per_kwh = fg_realloc(p->export_per_kwh, r->cap * sizeof *p->export_per_kwh);
+    }
+    p->t_ms[p->n] = t_ms;
+    p->import_per_kwh[p->n] = pi;
+    p->export_per_kwh[p->n++] = pe;
+}
+
+/* One non-blank line: the header (a first line whose first field is no time) or a row. */
+static int price_line(struct price_reader *r, const char *b, const char *e, size_t lineno, char *err, size_t errlen)
+{
+    char f[3][PRICE_FIELD_MAX];
+    bool first = !r->seen_first;
+    r->seen_first = true;
+    bool has3 = price_field(b, e, 0, f[0]) && price_field(b, e, 1, f[1]) && price_field(b, e, 2, f[2]);
+    int64_t t_ms;
+    bool timed = fg_parse_iso8601_ms(f[0], &t_ms) == 0;
+    if (first && !timed && has3)
+        return 0;
+    double pi, pe;
+    const char *why = !has3 ? "expected TIME,IMPORT_PER_KWH,EXPORT_PER_KWH"
+                    : !timed ? "time must be ISO 8601 with an offset, e.g. 2016-07-04 00:00:00-06:00"
+                    : price_value(f[1], &pi) ? "import price must be a number of -1000..1000 per kWh"
+                    : price_value(f[2], &pe) ? "export price must be a number of -1000..1000 per kWh"
+                    : r->p->n && t_ms <= r->p->t_ms[r->p->n - 1] ? "time not after the row before"
+                    : NULL;
+    if (why) {
+        snprintf(err, errlen, "%s:%zu: %s", r->name, lineno, why);
+        return -1;
+    }
+    price_add(r, t_ms, pi, pe);
+    return 0;
+}
+
+struct bal_replay_prices *bal_replay_prices_parse(const char *text, size_t len, const char *name, char *err,
+                                                  size_t errlen)
+{
+    struct price_reader r = { .p = fg_calloc(1, sizeof *r.p), .name = name };
+    const char *p = text, *end = text + len;
+    for (size_t lineno = 1; p < end; lineno++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end, *q = p;
+        while (q < e && (*q == ' ' || *q == '\t' || *q == '\r'))
+            q++;
+        if (q < e && price_line(&r, p, e, lineno, err, errlen)) {
+            bal_replay_prices_free(r.p);
+            return NULL;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (!r.p->n) {
+        snprintf(err, errlen, "%s: no price rows", name);
+        bal_replay_prices_free(r.p);
+        return NULL;
+    }
+    return r.p;
+}
+
+struct bal_replay_prices *bal_replay_prices_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0, got;
+    do {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 65536;
+            buf = fg_realloc(buf, cap);
+        }
+        got = fread(buf + len, 1, cap - len, f);
+        len += got;
+    } while (got);
+    int bad = ferror(f);
+    fclose(f);
+    struct bal_replay_prices *p = NULL;
+    if (bad)
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(EIO));
+    else
+        p = bal_replay_prices_parse(buf, len, path, err, errlen);
+    free(buf);
+    return p;
+}
+
+void bal_replay_prices_free(struct bal_replay_prices *p)
+{
+    if (!p)
+        return;
+    free(p->t_ms);
+    free(p->import_per_kwh);
+    free(p->export_per_kwh);
+    free(p);
+}
+
+void bal_replay_prices_at(const struct bal_replay_prices *p, int64_t t_ms, double *import_per_kwh,
+                          double *export_per_kwh)
+{
+    size_t lo = 0, hi = p->n; /* the last row with t_ms[row] <= t_ms, or row 0 */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->t_ms[mid] <= t_ms)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *import_per_kwh = p->import_per_kwh[lo];
+    *export_per_kwh = p->export_per_kwh[lo];
 }

@@ -18,9 +18,39 @@
 #define BAL_REPLAY_WARMUP_DAYS 28 /* days of paired load (and up to 3 of PV) fed to the forecasts first */
 #define BAL_REPLAY_SHIFT_MIN 30   /* a day's PV this far from clear-sky timing suggests a wrong clock */
 
+/* Per-kWh import and export prices from a CSV, each row's prices in force from its time until the
+ * next row's; before the first row, the first row's. */
+struct bal_replay_prices {
+    size_t n;                  /* rows, strictly increasing in t_ms; at least 1 */
+    int64_t *t_ms;
+    double *import_per_kwh, *export_per_kwh;
+};
+
+#define BAL_REPLAY_PRICE_MAX 1000.0 /* |price| per kWh accepted (negative prices exist on spot markets) */
+
+/* Parses CSV text (len bytes, need not be terminated): an optional header line, then rows
+ * "TIME,IMPORT_PER_KWH,EXPORT_PER_KWH[,...]"; TIME is ISO 8601 with an offset (Z, +HH:MM, +HHMM),
+ * times strictly increasing; blank lines are skipped. Strict, unlike bal_series: a price file is
+ * short and hand-made, so any unreadable row is an error. Returns the prices (free with
+ * bal_replay_prices_free), or NULL with "NAME:LINE: message" or "NAME: no price rows" in err. */
+struct bal_replay_prices *bal_replay_prices_parse(const char *text, size_t len, const char *name, char *err,
+                                                  size_t errlen);
+/* Reads the file whole and parses it (path is the name). NULL with "PATH: cannot read: REASON" or a
+ * parse error. */
+struct bal_replay_prices *bal_replay_prices_load(const char *path, char *err, size_t errlen);
+/* NULL is a no-op. */
+void bal_replay_prices_free(struct bal_replay_prices *p);
+/* The prices in force at t_ms into *import_per_kwh and *export_per_kwh. */
+void bal_replay_prices_at(const struct bal_replay_prices *p, int64_t t_ms, double *import_per_kwh,
+                          double *export_per_kwh);
+
 struct bal_replay_opts {
     enum bal_strategy strategy;
     bool oracle;               /* PLAN: the planner sees the recorded future instead of the forecast */
+    const struct bal_series *forecast; /* PLAN, not with oracle: external PV forecast (W, scaled by pv_scale)
+                                        * replacing the built-in one where it has values; NULL: none */
+    const struct bal_replay_prices *prices; /* per-slot prices for the planner (least cost) and the
+                                             * books' cost; NULL: least import, no cost */
     bool has_from;
     int32_t from_day;          /* with has_from: the first day (site-local civil date, days since 1970) */
     unsigned ndays;            /* days to replay; 0: every day the PV file covers from the first */
@@ -34,6 +64,7 @@ struct bal_replay_opts {
 struct bal_replay_energy {
     double pv_wh, load_wh, base_wh, machine_wh, import_wh, export_wh, pv_used_wh;
     double peak_import_w;
+    double cost;               /* with prices: sum over minutes of import kWh x import price - export kWh x export price */
     unsigned jobs_total, jobs_on_time, deadline_misses, starts;
     unsigned gaps, gap_min;    /* runs of minutes with PV or load unknown inside the files' span, and their minutes */
     unsigned edge_min;         /* minutes of the first/last day outside the PV file's span (PV unknown) */
@@ -86,13 +117,21 @@ struct bal_replay_result {
     size_t clock_faults;       /* rows dropped from both files (whole files) */
     unsigned shift_days, shift_days_off; /* days with a PV clock check; of those, off by >= BAL_REPLAY_SHIFT_MIN */
     double shift_median_min;   /* median pv_shift_min of the checked days */
+    const char *forecast;      /* what the planner saw: "clear-sky", "persistence" (no array), "file",
+                                * "oracle"; NULL without a planner (surplus, immediate). Static string. */
+    size_t forecast_fallback_slots; /* with a forecast file: planner slots (summed over all planner calls)
+                                     * the file did not cover, forecast by the built-in model instead */
+    bool priced;               /* prices were given: the energies' cost is meaningful */
 };
 
 /* Replays cfg's machines and jobs over the PV days of pv (from o->from_day if set, o->ndays of them
  * or all), with the load of the paired days of load (bal_series_pair_day: same weekday, nearest day
  * of the year). Minutes where PV or load is unknown count 0 for it (no energy is invented) and the
- * dispatcher's reading stops advancing (it sees stale data). Manual machines are replayed as if a
- * person followed the advice at once. Returns 0 with *out (free with bal_replay_result_free), or
+ * dispatcher's reading stops advancing (it sees stale data). A forecast slot comes from o->forecast
+ * only when every minute of it has a value there (the file's values at each minute's middle, linear
+ * between its samples, scaled, negative as 0); other slots get the built-in forecast. The series
+ * and prices in o are borrowed for the call. Manual machines are replayed as if a person followed
+ * the advice at once. Returns 0 with *out (free with bal_replay_result_free), or
  * -EINVAL with err ("no PV data on 2020-01-01 (the PV file covers 2016-07-01 .. 2016-10-12)",
  * a malformed config) or the planner's error. */
 int bal_replay_run(const struct bal_config *cfg, const struct bal_series *pv, const struct bal_series *load,

@@ -47,6 +47,15 @@ static void add_kwh(cJSON *o, const char *key, double wh)
     cJSON_AddNumberToObject(o, key, round_to(wh / 1000.0, 0.001));
 }
 
+/* Money to 0.0001 of the prices' currency; null without prices. */
+static void add_cost(cJSON *o, bool priced, double cost)
+{
+    if (priced)
+        cJSON_AddNumberToObject(o, "cost", round_to(cost, 0.0001));
+    else
+        cJSON_AddNullToObject(o, "cost");
+}
+
 /* The energy keys shared by the totals and each day. */
 static void add_energy(cJSON *o, const struct bal_replay_energy *e)
 {
@@ -110,6 +119,27 @@ static void add_input(cJSON *o, const char *key, const char *file, const struct 
     cJSON_AddNumberToObject(x, "scale", scale);
 }
 
+/* What the planner saw, and the inputs that are not measured data. */
+static void add_forecast_prices(cJSON *o, const struct bal_replay_result *r, const struct bal_report_info *in)
+{
+    if (r->forecast)
+        cJSON_AddStringToObject(o, "forecast", r->forecast);
+    else
+        cJSON_AddNullToObject(o, "forecast");
+    if (in->forecast)
+        cJSON_AddNumberToObject(o, "forecast_fallback_slots", (double)r->forecast_fallback_slots);
+    else
+        cJSON_AddNullToObject(o, "forecast_fallback_slots");
+    add_cost(o, r->priced, r->total.cost);
+}
+
+static void add_prices_input(cJSON *o, const char *file, const struct bal_replay_prices *p)
+{
+    cJSON *x = cJSON_AddObjectToObject(o, "prices");
+    cJSON_AddStringToObject(x, "file", file ? file : "");
+    cJSON_AddNumberToObject(x, "rows", (double)p->n);
+}
+
 static void add_load_source(cJSON *o, const struct bal_replay_result *r, const struct bal_report_info *in)
 {
     char buf[512], a[16], b[16];
@@ -137,6 +167,7 @@ static void add_days(cJSON *o, const struct bal_replay_result *r)
             cJSON_AddStringToObject(x, "load_date", bal_series_date_str(d->load_date, a, sizeof a));
         cJSON_AddNumberToObject(x, "hours", (double)(d->end_ms - d->start_ms) / 3600000.0);
         add_energy(x, &d->e);
+        add_cost(x, r->priced, d->e.cost);
         cJSON *g = cJSON_AddObjectToObject(x, "gaps");
         cJSON_AddNumberToObject(g, "count", d->e.gaps);
         cJSON_AddNumberToObject(g, "minutes", d->e.gap_min);
@@ -196,6 +227,7 @@ char *bal_report_json(const struct bal_config *cfg, const struct bal_replay_resu
     cJSON_AddStringToObject(o, "to", r->ndays ? bal_series_date_str(r->days[r->ndays - 1].date, a, sizeof a) : "");
     cJSON_AddNumberToObject(o, "ndays", (double)r->ndays);
     add_energy(o, &r->total);
+    add_forecast_prices(o, r, in);
     cJSON_AddNumberToObject(o, "jobs_infeasible", r->jobs_infeasible);
     cJSON_AddNumberToObject(o, "min_on_off_violations", r->min_on_off_violations);
     cJSON_AddNumberToObject(o, "plan_ms_p50", round_to(r->plan_ms_p50, 0.001));
@@ -209,6 +241,10 @@ char *bal_report_json(const struct bal_config *cfg, const struct bal_replay_resu
     cJSON *inputs = cJSON_AddObjectToObject(o, "inputs");
     add_input(inputs, "pv", in->pv_file, in->pv, in->pv_scale);
     add_input(inputs, "load", in->load_file, in->load, in->load_scale);
+    if (in->forecast)
+        add_input(inputs, "forecast", in->forecast_file, in->forecast, in->pv_scale);
+    if (in->prices)
+        add_prices_input(inputs, in->prices_file, in->prices);
     add_machines(o, cfg, r);
     add_late_jobs(o, r);
     add_days(o, r);
@@ -239,6 +275,13 @@ void bal_report_summary(FILE *f, const struct bal_replay_result *r, const struct
     fprintf(f, "  jobs %u, on time %u, deadline misses %u, infeasible %u, starts %u, min on/off violations %u\n",
             e->jobs_total, e->jobs_on_time, e->deadline_misses, r->jobs_infeasible, e->starts, r->min_on_off_violations);
     fprintf(f, "  plans %zu, p50 %.3f ms, max %.3f ms\n", r->nplans, r->plan_ms_p50, r->plan_ms_max);
+    if (r->forecast && in->forecast)
+        fprintf(f, "  forecast %s, %zu planner slots from the built-in forecast where the file had no value\n",
+                r->forecast, r->forecast_fallback_slots);
+    else if (r->forecast)
+        fprintf(f, "  forecast %s\n", r->forecast);
+    if (r->priced)
+        fprintf(f, "  cost %.4f (import x import price - export x export price)\n", r->total.cost);
     fprintf(f, "  gaps %u (%u min), edge %u min, clock faults %zu (pv %zu empty rows, load %zu)\n", e->gaps, e->gap_min,
             e->edge_min, r->clock_faults, in->pv->empty, in->load->empty);
     if (r->shift_days)

@@ -17,6 +17,9 @@
 struct bal_report_info {
     const char *pv_file, *load_file;
     const struct bal_series *pv, *load;
+    const char *forecast_file, *prices_file;      /* NULL: not given */
+    const struct bal_series *forecast;            /* NULL: none */
+    const struct bal_replay_prices *prices;       /* NULL: none */
     double pv_scale, load_scale;
     enum bal_strategy strategy;
     bool oracle;

@@ -21,7 +21,7 @@
 #define PROG "fabgrid-balancer"
 
 struct opts {
-    const char *config, *clock, *pv, *load, *report, *svg;
+    const char *config, *clock, *pv, *load, *report, *svg, *forecast, *prices;
     bool check, replay, oracle, has_from;
     int verbose;
     int32_t from_day;
@@ -36,7 +36,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: " PROG " -c FILE [--check] [-v] [--clock START@SPEED]\n"
                "       " PROG " -c FILE --replay --pv CSV --load CSV [--from DATE] [--days N]\n"
                "                        [--strategy plan|surplus|immediate] [--oracle] [--pv-scale X]\n"
-               "                        [--load-scale X] [--report FILE.json] [--svg FILE.svg]\n"
+               "                        [--load-scale X] [--forecast CSV] [--prices CSV]\n"
+               "                        [--report FILE.json] [--svg FILE.svg]\n"
                "  -c, --config FILE   site config (JSON)\n"
                "  --check             validate the config and exit\n"
                "  -v                  debug log output\n"
@@ -51,6 +52,10 @@ static void usage(FILE *f)
                "  --oracle            the planner sees the recorded future instead of the forecast\n"
                "  --pv-scale X        multiply PV values (e.g. 12/5.4 for a 12 kWp site), default 1\n"
                "  --load-scale X      multiply load values (e.g. 40 for 40 MWh/a from a 1 MWh/a profile)\n"
+               "  --forecast CSV      external PV forecast, TIME,W rows like --pv (scaled by --pv-scale); it\n"
+               "                      replaces the built-in forecast where it has values (plan, no --oracle)\n"
+               "  --prices CSV        TIME,IMPORT_PER_KWH,EXPORT_PER_KWH rows (ISO 8601 with offset), each in\n"
+               "                      force until the next: the plan is least cost, the report gives the cost\n"
                "  --report FILE       write the JSON report (- for stdout)\n"
                "  --svg FILE          draw the first %d days as SVG\n", BAL_REPORT_SVG_DAYS);
 }
@@ -103,7 +108,7 @@ static int parse_date(const char *s, int32_t *out)
 }
 
 enum { O_CHECK = 256, O_CLOCK, O_REPLAY, O_PV, O_LOAD, O_FROM, O_DAYS, O_STRATEGY, O_ORACLE, O_REPORT, O_SVG,
-       O_PVSCALE, O_LOADSCALE };
+       O_PVSCALE, O_LOADSCALE, O_FORECAST, O_PRICES };
 
 static int parse_opt(struct opts *o, int ch, const char *arg)
 {
@@ -122,6 +127,8 @@ static int parse_opt(struct opts *o, int ch, const char *arg)
     case O_ORACLE: o->oracle = true; return 0;
     case O_REPORT: o->report = arg; return 0;
     case O_SVG: o->svg = arg; return 0;
+    case O_FORECAST: o->forecast = arg; return 0;
+    case O_PRICES: o->prices = arg; return 0;
     case O_PVSCALE: return parse_scale("--pv-scale", arg, &o->pv_scale);
     case O_LOADSCALE: return parse_scale("--load-scale", arg, &o->load_scale);
     case O_STRATEGY:
@@ -140,11 +147,16 @@ static const char *check_combination(const struct opts *o)
     if (o->replay && o->check)
         return "--check and --replay exclude each other";
     if (o->replay_only_set && !o->replay)
-        return "--pv, --load, --from, --days, --strategy, --oracle, --report, --svg and the scales need --replay";
+        return "--pv, --load, --from, --days, --strategy, --oracle, --forecast, --prices, --report, --svg and the "
+               "scales need --replay";
     if (o->replay && (!o->pv || !o->load))
         return "--replay needs --pv CSV and --load CSV";
     if (o->oracle && o->strategy != BAL_STRAT_PLAN)
         return "--oracle is for --strategy plan (the other strategies have no planner)";
+    if (o->forecast && o->oracle)
+        return "--forecast and --oracle exclude each other (the oracle sees the recorded future)";
+    if (o->forecast && o->strategy != BAL_STRAT_PLAN)
+        return "--forecast is for --strategy plan (the other strategies have no planner)";
     return NULL;
 }
 
@@ -158,6 +170,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "strategy", required_argument, NULL, O_STRATEGY }, { "oracle", no_argument, NULL, O_ORACLE },
         { "report", required_argument, NULL, O_REPORT }, { "svg", required_argument, NULL, O_SVG },
         { "pv-scale", required_argument, NULL, O_PVSCALE }, { "load-scale", required_argument, NULL, O_LOADSCALE },
+        { "forecast", required_argument, NULL, O_FORECAST }, { "prices", required_argument, NULL, O_PRICES },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int ch;
     while ((ch = getopt_long(argc, argv, "c:vh", lo, NULL)) != -1) {
@@ -252,32 +265,73 @@ static int write_outputs(const struct opts *o, const struct bal_config *cfg, con
     return rc ? 1 : 0;
 }
 
+/* The replay's input files; NULL where not given. */
+struct inputs {
+    struct bal_series *pv, *load, *forecast;
+    struct bal_replay_prices *prices;
+};
+
+static void inputs_free(struct inputs *in)
+{
+    bal_series_free(in->pv);
+    bal_series_free(in->load);
+    bal_series_free(in->forecast);
+    bal_replay_prices_free(in->prices);
+}
+
+static struct bal_replay_prices *load_prices(const char *path)
+{
+    char err[512];
+    struct bal_replay_prices *p = bal_replay_prices_load(path, err, sizeof err);
+    if (!p) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return NULL;
+    }
+    fg_log(FG_LOG_INFO, "replay", "prices", "%s: %zu rows", path, p->n);
+    return p;
+}
+
+/* Returns 0, or -1 after saying which file could not be read. */
+static int inputs_load(struct inputs *in, const struct opts *o)
+{
+    if (!(in->pv = load_series("pv", o->pv)) || !(in->load = load_series("load", o->load)))
+        return -1;
+    if (o->forecast && !(in->forecast = load_series("forecast", o->forecast)))
+        return -1;
+    if (o->prices && !(in->prices = load_prices(o->prices)))
+        return -1;
+    return 0;
+}
+
+static int replay_and_report(const struct opts *o, const struct bal_config *cfg, const struct inputs *fi)
+{
+    struct bal_replay_opts ro = { .strategy = o->strategy, .oracle = o->oracle, .forecast = fi->forecast,
+        .prices = fi->prices, .has_from = o->has_from, .from_day = o->from_day, .ndays = o->days,
+        .pv_scale = o->pv_scale, .load_scale = o->load_scale, .trace_days = o->svg ? BAL_REPORT_SVG_DAYS : 0,
+        .mono_ns = mono_ns };
+    struct bal_replay_result *r = NULL;
+    char err[512];
+    if (bal_replay_run(cfg, fi->pv, fi->load, &ro, &r, err, sizeof err)) {
+        fprintf(stderr, PROG ": replay: %s\n", err);
+        return 1;
+    }
+    if (o->days && r->ndays < o->days)
+        fg_log(FG_LOG_WARN, "replay", NULL, "the PV file covers only %zu of the %u days asked for", r->ndays, o->days);
+    struct bal_report_info in = { .pv_file = o->pv, .load_file = o->load, .pv = fi->pv, .load = fi->load,
+        .forecast_file = o->forecast, .prices_file = o->prices, .forecast = fi->forecast, .prices = fi->prices,
+        .pv_scale = o->pv_scale, .load_scale = o->load_scale, .strategy = o->strategy, .oracle = o->oracle };
+    log_days(r);
+    int rc = write_outputs(o, cfg, r, &in);
+    bal_replay_result_free(r);
+    return rc;
+}
+
 static int run_replay(const struct opts *o, const struct bal_config *cfg)
 {
     bal_tz_apply(cfg->site.timezone);
-    struct bal_series *pv = load_series("pv", o->pv), *load = pv ? load_series("load", o->load) : NULL;
-    int rc = 1;
-    if (pv && load) {
-        struct bal_replay_opts ro = { .strategy = o->strategy, .oracle = o->oracle, .has_from = o->has_from,
-            .from_day = o->from_day, .ndays = o->days, .pv_scale = o->pv_scale, .load_scale = o->load_scale,
-            .trace_days = o->svg ? BAL_REPORT_SVG_DAYS : 0, .mono_ns = mono_ns };
-        struct bal_replay_result *r = NULL;
-        char err[512];
-        if (bal_replay_run(cfg, pv, load, &ro, &r, err, sizeof err)) {
-            fprintf(stderr, PROG ": replay: %s\n", err);
-        } else {
-            if (o->days && r->ndays < o->days)
-                fg_log(FG_LOG_WARN, "replay", NULL, "the PV file covers only %zu of the %u days asked for", r->ndays,
-                       o->days);
-            struct bal_report_info in = { .pv_file = o->pv, .load_file = o->load, .pv = pv, .load = load,
-                .pv_scale = o->pv_scale, .load_scale = o->load_scale, .strategy = o->strategy, .oracle = o->oracle };
-            log_days(r);
-            rc = write_outputs(o, cfg, r, &in);
-        }
-        bal_replay_result_free(r);
-    }
-    bal_series_free(pv);
-    bal_series_free(load);
+    struct inputs fi = { 0 };
+    int rc = inputs_load(&fi, o) ? 1 : replay_and_report(o, cfg, &fi);
+    inputs_free(&fi);
     return rc;
 }
 

@@ -2,8 +2,10 @@
 with the tool manufacturer's load and a small workshop: every strategy runs, the report has every key
 of the contract, no deadline is missed, no min on/off time is violated, and planning uses at least as
 much of the PV as starting every job at once. NREL system 50 (empty values, a clock that keeps
-daylight saving time while labelling -07:00): no crash, gaps reported, no energy invented. And the
-command line's usage errors and the honest answer of the live daemon that is not built yet."""
+daylight saving time while labelling -07:00): no crash, gaps reported, no energy invented. An external
+PV forecast (the PV file itself one day late) and a two-tariff price file: the report says which
+forecast the planner saw and what the real flows cost. And the command line's usage errors and the
+honest answer of the live daemon that is not built yet."""
 import csv
 import datetime
 import json
@@ -22,7 +24,8 @@ DENVER = zoneinfo.ZoneInfo("America/Denver")
 CONTRACT_KEYS = ["pv_kwh", "load_kwh", "import_kwh", "export_kwh", "self_consumption_pct",
                  "self_sufficiency_pct", "peak_import_w", "jobs_total", "jobs_on_time", "deadline_misses",
                  "starts", "min_on_off_violations", "plan_ms_p50", "plan_ms_max", "days"]
-REPLAY_KEYS = ["machine_kwh", "strategy", "oracle", "gaps", "clock_faults", "load_source"]
+REPLAY_KEYS = ["machine_kwh", "strategy", "oracle", "gaps", "clock_faults", "load_source", "forecast",
+               "forecast_fallback_slots", "cost"]
 DAY_ENERGY_KEYS = ["pv_kwh", "load_kwh", "import_kwh", "export_kwh", "self_consumption_pct",
                    "self_sufficiency_pct", "peak_import_w", "machine_kwh"]
 DAY_JOB_KEYS = ["jobs_total", "jobs_on_time", "deadline_misses", "starts"]
@@ -203,6 +206,80 @@ def test_system50(env):
               f"July {july}, January {january}, {r.get('pv_clock')}")
 
 
+def shifted_forecast(env):
+    """The SERF file one day late: each day's forecast is the day before's measured PV."""
+    out = env.path("forecast.csv")
+    rows = 0
+    with open(SERF) as f, open(out, "w") as g:
+        rd = csv.reader(f)
+        g.write(",".join(next(rd)) + "\n")
+        for row in rd:
+            if len(row) < 2:
+                continue  # blank lines
+            t = datetime.datetime.fromisoformat(row[0]) + datetime.timedelta(days=1)
+            g.write(f"{t.isoformat(sep=' ')},{row[1]}\n")
+            rows += 1
+    return out, rows
+
+
+# Two tariffs by day of the week, changing at local midnight (Denver is -06:00 in July), so that each
+# day of the report has one price and its flows check the cost: weekdays 0.32/0.08, the weekend 0.18/0.05.
+TARIFF = [("2016-07-04 00:00:00-06:00", 0.32, 0.08), ("2016-07-09 00:00:00-06:00", 0.18, 0.05),
+          ("2016-07-11 00:00:00-06:00", 0.32, 0.08)]
+
+
+def day_prices(date):
+    wd = datetime.date.fromisoformat(date).weekday()
+    return (0.18, 0.05) if wd >= 5 else (0.32, 0.08)
+
+
+def check_cost(name, r):
+    want = sum(d["import_kwh"] * day_prices(d["date"])[0] - d["export_kwh"] * day_prices(d["date"])[1]
+               for d in r["days"])
+    check(f"{name}: cost = sum of the days' import x import price - export x export price (0.01)",
+          isinstance(r.get("cost"), (int, float)) and abs(r["cost"] - want) < 0.01, f"{r.get('cost')} vs {want:.4f}")
+    bad = [d["date"] for d in r["days"] if abs(d["cost"] - (d["import_kwh"] * day_prices(d["date"])[0] -
+                                                           d["export_kwh"] * day_prices(d["date"])[1])) >= 0.01]
+    check(f"{name}: each day's cost from its flows", not bad, f"days {bad}")
+    check(f"{name}: days' costs add up", abs(sum(d["cost"] for d in r["days"]) - r["cost"]) < 0.01, str(r["cost"]))
+
+
+def test_forecast_prices(env):
+    conf = env.write_json("workshop.json", WORKSHOP)
+    fc, rows = shifted_forecast(env)
+    r = replay(env, conf, SERF, "forecast file", WEEK + ["--forecast", fc])
+    if r is not None:
+        check_keys("forecast file", r)
+        check_books("forecast file", r)
+        check_eq("forecast file: forecast, fallback slots, cost",
+                 (r.get("forecast"), r.get("forecast_fallback_slots"), r.get("cost", "absent")), ("file", 0, None))
+        check_eq("forecast file: the input is reported", (r["inputs"]["forecast"]["file"], r["inputs"]["forecast"]["rows"]),
+                 (fc, rows))
+        check_eq("forecast file: deadlines, min on/off, planner calls",
+                 (r["deadline_misses"], r["jobs_on_time"], r["min_on_off_violations"], r["plan_calls"]),
+                 (0, JOBS_IN_WEEK, 0, 7 * 96))
+    prices = env.path("tariff.csv")
+    with open(prices, "w") as f:
+        f.write("time,import_per_kwh,export_per_kwh\n")
+        f.writelines(f"{t},{i},{e}\n" for t, i, e in TARIFF)
+    for strategy in ("plan", "immediate"):
+        name = f"prices {strategy}"
+        r = replay(env, conf, SERF, name, WEEK + ["--strategy", strategy, "--prices", prices])
+        if r is None:
+            continue
+        check_keys(name, r)
+        check_books(name, r)
+        check_cost(name, r)
+        check_eq(f"{name}: forecast key", r.get("forecast", "absent"), "clear-sky" if strategy == "plan" else None)
+        check_eq(f"{name}: deadline misses", r["deadline_misses"], 0)
+        check_eq(f"{name}: the input is reported", r["inputs"]["prices"], {"file": prices, "rows": 3})
+    r = replay(env, conf, SERF, "oracle", WEEK + ["--oracle"])
+    if r is not None:
+        check_eq("oracle: forecast key, no fallback count, no cost",
+                 (r.get("forecast"), r.get("forecast_fallback_slots", "absent"), r.get("cost", "absent")),
+                 ("oracle", None, None))
+
+
 def test_cli(env):
     conf = env.write_json("workshop.json", WORKSHOP)
     p = run(["-c", conf])
@@ -235,6 +312,19 @@ def test_cli(env):
     except ValueError:
         r = None
     check("--report - writes the JSON to stdout", r is not None and r.get("ndays") == 1, p.stdout[:200])
+    for extra, why in [(["--forecast", SERF, "--oracle"],
+                        "--forecast and --oracle exclude each other (the oracle sees the recorded future)"),
+                       (["--forecast", SERF, "--strategy", "surplus"],
+                        "--forecast is for --strategy plan (the other strategies have no planner)")]:
+        p = run(["-c", conf, "--replay", "--pv", SERF, "--load", LOAD] + extra)
+        check_eq(f"{' '.join(extra)}: usage error", (p.returncode, p.stderr.splitlines()[0]), (2, f"fabgrid-balancer: {why}"))
+    p = run(["-c", conf, "--prices", SERF])
+    check_eq("--prices without --replay: usage error", (p.returncode, p.stderr.splitlines()[0]),
+             (2, "fabgrid-balancer: --pv, --load, --from, --days, --strategy, --oracle, --forecast, --prices, --report, "
+                 "--svg and the scales need --replay"))
+    p = run(["-c", conf, "--replay", "--pv", SERF, "--load", LOAD, "--prices", SERF])
+    check_eq("a PV file as prices: exit 1 with the file and line", (p.returncode, p.stderr.strip().splitlines()[-1]),
+             (1, f"fabgrid-balancer: {SERF}:1: expected TIME,IMPORT_PER_KWH,EXPORT_PER_KWH"))
     bad = env.write_json("bad.json", dict(WORKSHOP, balancer={"slot_min": 7}))
     p = run(["-c", bad, "--check"])
     check("invalid config: exit 1 and the file named", p.returncode == 1 and bad in p.stderr, p.stderr)
@@ -246,6 +336,7 @@ def main():
         test_cli(env)
         test_serf_week(env)
         test_system50(env)
+        test_forecast_prices(env)
     finally:
         env.close()
     done()

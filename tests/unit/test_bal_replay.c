@@ -1,6 +1,7 @@
 /* Unit tests of the replay: CSV series (gaps, clock faults, DST-shifted clocks, day pairing), the
  * engine on a tiny hand-computed site (IMMEDIATE strategy, Europe/Berlin's 23-hour day, a PV gap,
- * America/Denver's 25-hour day), the independent min on/off check, and the report writers. */
+ * America/Denver's 25-hour day), price files, an external PV forecast and prices steering the planner,
+ * the cost of a hand-priced day, the independent min on/off check, and the report writers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -330,9 +331,10 @@ static double pv_block_w(int64_t t_ms)
     return m >= 480 && m <= 960 ? 3000 : 0;
 }
 
-/* The same in the time zone in force, as rows with offsets; rows whose local time is in
+/* value(t) in the time zone in force, as rows every 15 min with offsets; rows whose local time is in
  * [gap_from, gap_to) minutes on gap_day are written empty. */
-static char *pv_csv(int32_t first_day, int32_t last_day, int32_t gap_day, int gap_from, int gap_to)
+static char *series_csv(int32_t first_day, int32_t last_day, int32_t gap_day, int gap_from, int gap_to,
+                        double (*value)(int64_t t_ms))
 {
     size_t cap = (size_t)(last_day - first_day + 2) * 100 * 40, len = 0;
     char *buf = malloc(cap);
@@ -352,11 +354,17 @@ static char *pv_csv(int32_t first_day, int32_t last_day, int32_t gap_day, int ga
         if (day == gap_day && lm >= gap_from && lm < gap_to)
             len += (size_t)snprintf(buf + len, cap - len, "%s,\n", ts);
         else
-            len += (size_t)snprintf(buf + len, cap - len, "%s,%.1f\n", ts, pv_block_w((int64_t)t * 1000));
+            len += (size_t)snprintf(buf + len, cap - len, "%s,%.1f\n", ts, value((int64_t)t * 1000));
         if (day == last_day && lm == 0)
             break; /* the last day's midnight closes the day before it */
     }
     return buf;
+}
+
+/* The PV block of pv_block_w. */
+static char *pv_csv(int32_t first_day, int32_t last_day, int32_t gap_day, int gap_from, int gap_to)
+{
+    return series_csv(first_day, last_day, gap_day, gap_from, gap_to, pv_block_w);
 }
 
 struct fixture {
@@ -366,7 +374,7 @@ struct fixture {
 };
 
 static void run_fixture(struct fixture *f, const char *tz, int32_t d0, int32_t d_end, int32_t gap_day, int gap_from,
-                        int gap_to, enum bal_strategy strat)
+                        int gap_to, enum bal_strategy strat, const struct bal_replay_prices *prices)
 {
     bal_tz_apply(tz);
     f->cfg = test_config(tz);
@@ -377,7 +385,7 @@ static void run_fixture(struct fixture *f, const char *tz, int32_t d0, int32_t d
     f->load = parse(load);
     free(load);
     bal_tz_apply(tz);
-    struct bal_replay_opts o = { .strategy = strat, .trace_days = 2 };
+    struct bal_replay_opts o = { .strategy = strat, .trace_days = 2, .prices = prices };
     char err[256] = "";
     int rc = bal_replay_run(&f->cfg, f->pv, f->load, &o, &f->r, err, sizeof err);
     if (rc)
@@ -424,7 +432,7 @@ static void test_replay_immediate_berlin(void **state)
     (void)state;
     struct fixture f;
     int32_t d0 = bal_series_civil_day(2016, 3, 26);
-    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE);
+    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE, NULL);
     const struct bal_replay_result *r = f.r;
     assert_int_equal(r->ndays, 2);
     assert_int_equal(r->days[0].date, d0);
@@ -462,7 +470,7 @@ static void test_replay_gap_invents_nothing(void **state)
     (void)state;
     struct fixture f;
     int32_t d0 = bal_series_civil_day(2016, 3, 26);
-    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, d0, 720, 780, BAL_STRAT_IMMEDIATE);
+    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, d0, 720, 780, BAL_STRAT_IMMEDIATE, NULL);
     const struct bal_replay_energy *e = &f.r->days[0].e;
     assert_int_equal(f.pv->empty, 4);
     assert_int_equal(e->gaps, 1);
@@ -486,7 +494,7 @@ static void test_replay_berlin_25h(void **state)
     (void)state;
     struct fixture f;
     int32_t d0 = bal_series_civil_day(2016, 10, 29);
-    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE);
+    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE, NULL);
     assert_int_equal(f.r->ndays, 2);
     assert_int_equal(f.r->days[1].load_date, bal_series_civil_day(2018, 10, 28));
     check_day(&f.r->days[0], 24, 7.75);
@@ -501,7 +509,7 @@ static void test_replay_denver_25h(void **state)
     (void)state;
     struct fixture f;
     int32_t d0 = bal_series_civil_day(2016, 11, 5);
-    run_fixture(&f, "America/Denver", d0, d0 + 3, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE);
+    run_fixture(&f, "America/Denver", d0, d0 + 3, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE, NULL);
     const struct bal_replay_result *r = f.r;
     assert_int_equal(r->ndays, 3);
     assert_int_equal(r->days[1].end_ms - r->days[1].start_ms, 25 * 3600000LL);
@@ -664,6 +672,246 @@ static void test_p50_max(void **state)
     assert_float_equal(p50 + max, 0, EPS);
 }
 
+/* ---- prices and an external forecast ---------------------------------------------------------- */
+
+static struct bal_replay_prices *prices(const char *text)
+{
+    char err[256] = "";
+    struct bal_replay_prices *p = bal_replay_prices_parse(text, strlen(text), "p.csv", err, sizeof err);
+    if (!p)
+        fprintf(stderr, "prices: %s\n", err);
+    assert_non_null(p);
+    return p;
+}
+
+static double import_at(const struct bal_replay_prices *p, const char *iso, double *export_per_kwh)
+{
+    int64_t t;
+    assert_int_equal(fg_parse_iso8601_ms(iso, &t), 0);
+    double pi;
+    bal_replay_prices_at(p, t, &pi, export_per_kwh);
+    return pi;
+}
+
+static void test_prices_parse(void **state)
+{
+    (void)state;
+    struct bal_replay_prices *p = prices("time,import_per_kwh,export_per_kwh\r\n"
+                                         "2016-03-26 06:00:00+01:00,0.30,0.08\r\n\r\n"
+                                         "2016-03-26T10:00Z,\"0.20\",0.05,extra\n"
+                                         "2016-03-26 18:00:00+0100,-0.01,0\n");
+    assert_int_equal(p->n, 3);
+    assert_int_equal(p->t_ms[1], 1458986400000LL);
+    double pe;
+    assert_float_equal(import_at(p, "2016-03-25 00:00:00Z", &pe), 0.30, EPS); /* before the first row */
+    assert_float_equal(pe, 0.08, EPS);
+    assert_float_equal(import_at(p, "2016-03-26 09:59:59Z", &pe), 0.30, EPS);
+    assert_float_equal(import_at(p, "2016-03-26 10:00:00Z", &pe), 0.20, EPS); /* from its time on */
+    assert_float_equal(pe, 0.05, EPS);
+    assert_float_equal(import_at(p, "2016-03-26 17:00:00Z", &pe), -0.01, EPS); /* 18:00+01:00 */
+    assert_float_equal(import_at(p, "2030-01-01 00:00:00Z", &pe), -0.01, EPS);
+    assert_float_equal(pe, 0, EPS);
+    bal_replay_prices_free(p);
+    bal_replay_prices_free(NULL);
+    static const char *const bad[][2] = {
+        { "t,i,e\n2016-03-26 06:00:00,0.3,0.1\n", "p.csv:2: time must be ISO 8601 with an offset, e.g. 2016-07-04 00:00:00-06:00" },
+        { "2016-03-26 06:00Z,0.3\n", "p.csv:1: expected TIME,IMPORT_PER_KWH,EXPORT_PER_KWH" },
+        { "2016-03-26 06:00Z,0.3,\n", "p.csv:1: export price must be a number of -1000..1000 per kWh" },
+        { "2016-03-26 06:00Z,abc,0\n", "p.csv:1: import price must be a number of -1000..1000 per kWh" },
+        { "2016-03-26 06:00Z,1e6,0\n", "p.csv:1: import price must be a number of -1000..1000 per kWh" },
+        { "2016-03-26 06:00Z,1,0\n2016-03-26 07:00+01:00,1,0\n", "p.csv:2: time not after the row before" },
+        { "time,import,export\n\n", "p.csv: no price rows" },
+        { "time,price\n", "p.csv:1: expected TIME,IMPORT_PER_KWH,EXPORT_PER_KWH" },
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char err[256] = "";
+        assert_null(bal_replay_prices_parse(bad[k][0], strlen(bad[k][0]), "p.csv", err, sizeof err));
+        assert_string_equal(err, bad[k][1]);
+    }
+    char err[256];
+    assert_null(bal_replay_prices_load("/nonexistent/p.csv", err, sizeof err));
+    assert_string_equal(err, "/nonexistent/p.csv: cannot read: No such file or directory");
+}
+
+static double zero_w(int64_t t_ms)
+{
+    (void)t_ms;
+    return 0;
+}
+
+/* The test site's array: 5 kWp facing south at 30 degrees in Berlin. */
+static const struct bal_array berlin_array = { 52.5, 13.4, 5, 30, 180 };
+
+static double berlin_clearsky_w(int64_t t_ms)
+{
+    return bal_clearsky_w(&berlin_array, t_ms);
+}
+
+/* 4000 W from 16:00 to 18:00 local (samples at 16:00 .. 18:00), 0 otherwise: an afternoon sun. */
+static double afternoon_w(int64_t t_ms)
+{
+    double m = minute_of_day_w(t_ms);
+    return m >= 960 && m <= 1080 ? 4000 : 0;
+}
+
+/* A one-day PLAN replay of Berlin 2016-03-26 (24 h, base load 600 W) with the given PV, job window
+ * and options; returns the result (the caller frees it). */
+static struct bal_replay_result *plan_day(struct bal_config *cfg, double (*pv_value)(int64_t), struct bal_replay_opts *o)
+{
+    int32_t d0 = bal_series_civil_day(2016, 3, 26);
+    char *csv = berlin_csv(bal_series_civil_day(2018, 3, 1), bal_series_civil_day(2018, 3, 31), flat_w);
+    struct bal_series *load = parse(csv);
+    free(csv);
+    csv = series_csv(d0, d0 + 1, INT32_MIN, 0, 0, pv_value);
+    struct bal_series *pv = parse(csv);
+    free(csv);
+    o->strategy = BAL_STRAT_PLAN;
+    o->has_from = true;
+    o->from_day = d0;
+    o->ndays = 1;
+    struct bal_replay_result *r = NULL;
+    char err[256] = "";
+    int rc = bal_replay_run(cfg, pv, load, o, &r, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "replay: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r->ndays, 1);
+    assert_int_equal(r->nplans, 96);
+    assert_int_equal(r->nruns, 1);
+    assert_int_equal(r->total.deadline_misses, 0);
+    bal_series_free(pv);
+    bal_series_free(load);
+    return r;
+}
+
+#define BERLIN_0326_0000_MS 1458946800000LL /* 2016-03-26 00:00 CET */
+#define HOUR_MS 3600000LL
+
+/* The array faces south and the day is clear (the real PV is the clear-sky model's): the built-in
+ * forecast puts the heater's 2 h at midday. A forecast file that sees sun only from 16:00 to 18:00
+ * moves the block there, although the clear-sky model would not. The file covers the day only: each planner call at slot
+ * i (0..95) sees 144 slots, of which i + 48 lie after the file's end: sum 9168 fallback slots. */
+static void test_replay_forecast_file(void **state)
+{
+    (void)state;
+    bal_tz_apply("Europe/Berlin");
+    struct bal_job_cfg job = test_job;
+    job.earliest_min = 6 * 60;
+    job.deadline_min = 20 * 60;
+    struct bal_config cfg = test_config("Europe/Berlin");
+    cfg.jobs = &job;
+    cfg.site.pv_kwp = berlin_array.kwp;
+    cfg.site.tilt_deg = berlin_array.tilt_deg;
+    cfg.site.azimuth_deg = berlin_array.azimuth_deg;
+    struct bal_replay_opts o = { 0 };
+    struct bal_replay_result *r = plan_day(&cfg, berlin_clearsky_w, &o);
+    assert_string_equal(r->forecast, "clear-sky");
+    assert_int_equal(r->forecast_fallback_slots, 0);
+    assert_int_equal(r->runs[0].on_ms, BERLIN_0326_0000_MS + 11 * HOUR_MS + 15 * 60000); /* 11:15-13:15 */
+    bal_replay_result_free(r);
+
+    int32_t d0 = bal_series_civil_day(2016, 3, 26);
+    char *csv = series_csv(d0, d0 + 1, INT32_MIN, 0, 0, afternoon_w);
+    struct bal_series *fc = parse(csv);
+    free(csv);
+    o = (struct bal_replay_opts){ .forecast = fc };
+    r = plan_day(&cfg, berlin_clearsky_w, &o);
+    assert_string_equal(r->forecast, "file");
+    assert_int_equal(r->runs[0].on_ms, BERLIN_0326_0000_MS + 16 * HOUR_MS);
+    assert_int_equal(r->runs[0].off_ms, BERLIN_0326_0000_MS + 18 * HOUR_MS);
+    assert_int_equal(r->forecast_fallback_slots, 9168);
+    assert_float_equal(r->total.cost, 0, EPS);
+    assert_false(r->priced);
+    bal_replay_result_free(r);
+
+    /* the forecast is for the planner: with the oracle, or without a planner, it is refused */
+    struct bal_series *pv = parse("t,v\n2016-03-26 00:00+01:00,0\n2016-03-27 00:00+01:00,0\n");
+    char err[256];
+    o = (struct bal_replay_opts){ .forecast = fc, .oracle = true };
+    assert_int_equal(bal_replay_run(&cfg, pv, pv, &o, &r, err, sizeof err), -22);
+    assert_string_equal(err, "a forecast file is for the plan strategy without the oracle");
+    o = (struct bal_replay_opts){ .forecast = fc, .strategy = BAL_STRAT_SURPLUS };
+    assert_int_equal(bal_replay_run(&cfg, pv, pv, &o, &r, err, sizeof err), -22);
+    bal_series_free(pv);
+    bal_series_free(fc);
+}
+
+/* No PV, no array: every slot imports the same, so without prices the heater starts at its earliest
+ * (12:00, earliest completion breaks the tie); with a cheap night from 20:00 the least-cost plan
+ * starts it at 20:00. Cost: 12000 Wh (600 W x 20 h) at 0.40 + 9400 Wh (600 W x 4 h + 7000) at 0.10. */
+static void test_replay_prices_night(void **state)
+{
+    (void)state;
+    bal_tz_apply("Europe/Berlin");
+    struct bal_job_cfg job = test_job;
+    job.earliest_min = 12 * 60;
+    job.deadline_min = 23 * 60;
+    struct bal_config cfg = test_config("Europe/Berlin");
+    cfg.jobs = &job;
+    struct bal_replay_opts o = { 0 };
+    struct bal_replay_result *r = plan_day(&cfg, zero_w, &o);
+    assert_string_equal(r->forecast, "persistence");
+    assert_int_equal(r->runs[0].on_ms, BERLIN_0326_0000_MS + 12 * HOUR_MS);
+    assert_false(r->priced);
+    bal_replay_result_free(r);
+
+    struct bal_replay_prices *p = prices("time,import,export\n"
+                                         "2016-03-26 00:00:00+01:00,0.40,0.05\n"
+                                         "2016-03-26 20:00:00+01:00,0.10,0.05\n"
+                                         "2016-03-27 06:00:00+02:00,0.40,0.05\n");
+    o = (struct bal_replay_opts){ .prices = p };
+    r = plan_day(&cfg, zero_w, &o);
+    assert_int_equal(r->runs[0].on_ms, BERLIN_0326_0000_MS + 20 * HOUR_MS);
+    assert_int_equal(r->runs[0].off_ms, BERLIN_0326_0000_MS + 22 * HOUR_MS);
+    assert_true(r->priced);
+    assert_float_equal(r->total.import_wh, 21400, EPS);
+    assert_float_equal(r->total.cost, 12 * 0.40 + 9.4 * 0.10, EPS);
+    assert_float_equal(r->days[0].e.cost, r->total.cost, EPS);
+    bal_replay_result_free(r);
+    bal_replay_prices_free(p);
+}
+
+/* The IMMEDIATE day of check_day, priced by hand: 0.30/0.08 per kWh (also before the first row, at
+ * 06:00) until 10:00, 0.20/0.05 until 18:00, 0.30/0.08 after.
+ *   00-10: import 4650 (night) + 15 (ramp) + 1100 (heater 09-10) = 5765 Wh, export 240 + 2400 = 2640 Wh
+ *   10-18: import 1100 (heater 10-11) + 15 (ramp) + 600 x 1.75 = 2165 Wh, export 12000 + 240 = 12240 Wh
+ *   18-24: import 3600 Wh
+ *   cost = 5.765 x 0.30 - 2.64 x 0.08 + 2.165 x 0.20 - 12.24 x 0.05 + 3.6 x 0.30 = 2.4193
+ * The 23-hour day after it at 0.30/0.08: 10.93 x 0.30 - 14.88 x 0.08 = 2.0886. */
+static void test_replay_cost_immediate(void **state)
+{
+    (void)state;
+    struct bal_replay_prices *p = prices("time,import_per_kwh,export_per_kwh\n"
+                                         "2016-03-26 06:00:00+01:00,0.30,0.08\n"
+                                         "2016-03-26 10:00:00+01:00,0.20,0.05\n"
+                                         "2016-03-26 18:00:00+01:00,0.30,0.08\n");
+    struct fixture f;
+    int32_t d0 = bal_series_civil_day(2016, 3, 26);
+    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE, p);
+    check_day(&f.r->days[0], 24, 7.75);
+    assert_true(f.r->priced);
+    assert_null(f.r->forecast);
+    assert_float_equal(f.r->days[0].e.cost, 2.4193, EPS);
+    assert_float_equal(f.r->days[1].e.cost, 2.0886, EPS);
+    assert_float_equal(f.r->total.cost, 4.5079, EPS);
+    struct bal_report_info in = { .pv = f.pv, .load = f.load, .prices = p, .prices_file = "p.csv",
+                                  .strategy = BAL_STRAT_IMMEDIATE };
+    char *text = bal_report_json(&f.cfg, f.r, &in);
+    cJSON *o = cJSON_Parse(text);
+    assert_float_equal(cJSON_GetObjectItem(o, "cost")->valuedouble, 4.5079, EPS);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "forecast")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "forecast_fallback_slots")));
+    const cJSON *d0j = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "days"), 0);
+    assert_float_equal(cJSON_GetObjectItem(d0j, "cost")->valuedouble, 2.4193, EPS);
+    const cJSON *pin = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "inputs"), "prices");
+    assert_string_equal(cJSON_GetObjectItem(pin, "file")->valuestring, "p.csv");
+    assert_float_equal(cJSON_GetObjectItem(pin, "rows")->valuedouble, 3, EPS);
+    cJSON_Delete(o);
+    free(text);
+    free_fixture(&f);
+    bal_replay_prices_free(p);
+}
+
 /* ---- the report --------------------------------------------------------------------------------- */
 
 static double num(const cJSON *o, const char *key)
@@ -678,7 +926,7 @@ static void test_report_json(void **state)
     (void)state;
     struct fixture f;
     int32_t d0 = bal_series_civil_day(2016, 3, 26);
-    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE);
+    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, INT32_MIN, 0, 0, BAL_STRAT_IMMEDIATE, NULL);
     struct bal_report_info in = { .pv_file = "data/pv.csv", .load_file = "data/LP.csv", .pv = f.pv,
                                   .load = f.load, .pv_scale = 1, .load_scale = 40, .strategy = BAL_STRAT_IMMEDIATE };
     char *text = bal_report_json(&f.cfg, f.r, &in);
@@ -714,6 +962,10 @@ static void test_report_json(void **state)
     assert_float_equal(num(d1, "import_kwh"), 10.93, EPS);
     assert_float_equal(num(d1, "jobs_on_time"), 1, EPS);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "jobs_late")), 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "cost")));  /* no prices */
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(d1, "cost")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "forecast"))); /* immediate: no planner */
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "inputs"), "prices"));
     cJSON_Delete(o);
     free(text);
     free_fixture(&f);
@@ -724,7 +976,7 @@ static void test_report_svg(void **state)
     (void)state;
     struct fixture f;
     int32_t d0 = bal_series_civil_day(2016, 3, 26);
-    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, d0, 720, 780, BAL_STRAT_IMMEDIATE);
+    run_fixture(&f, "Europe/Berlin", d0, d0 + 2, d0, 720, 780, BAL_STRAT_IMMEDIATE, NULL);
     struct bal_report_info in = { .pv = f.pv, .load = f.load, .strategy = BAL_STRAT_IMMEDIATE };
     char *buf = NULL;
     size_t len = 0;
@@ -782,6 +1034,10 @@ int main(void)
         cmocka_unit_test(test_replay_pv_clock_check),
         cmocka_unit_test(test_min_on_off_check),
         cmocka_unit_test(test_p50_max),
+        cmocka_unit_test(test_prices_parse),
+        cmocka_unit_test(test_replay_forecast_file),
+        cmocka_unit_test(test_replay_prices_night),
+        cmocka_unit_test(test_replay_cost_immediate),
         cmocka_unit_test(test_report_json),
         cmocka_unit_test(test_report_svg),
         cmocka_unit_test(test_strategy_names),
