@@ -39,19 +39,6 @@ static const cJSON *member(struct fg_cfg *c, const cJSON *obj, const char *path,
     return NULL;
 }
 
-/* Where a key that is missing altogether is reported: at the object's last item in document order,
- * as fg_cfg's getters do, so that it sorts after the errors of the keys that are there. */
-static const cJSON *last_leaf(const cJSON *obj)
-{
-    while (obj && obj->child) {
-        const cJSON *ch = obj->child;
-        while (ch->next)
-            ch = ch->next;
-        obj = ch;
-    }
-    return obj;
-}
-
 static bool present(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -76,7 +63,7 @@ static void key_errorf(struct fg_cfg *c, const cJSON *obj, const char *path, con
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fg_cfg_errorf(c, at ? at : last_leaf(obj), fg_cfg_path(kp, sizeof kp, path, -1, key), "%s", msg);
+    fg_cfg_errorf(c, at ? at : fg_cfg_last_leaf(obj), fg_cfg_path(kp, sizeof kp, path, -1, key), "%s", msg);
 }
 
 /* "HH:MM" (two digits each) to minutes, up to max_min (1439, or 1440 for an end of day). -1 if not. */

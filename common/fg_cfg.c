@@ -726,9 +726,7 @@ const char *fg_cfg_got_value(const cJSON *v, char *buf, size_t len)
 
 /* ---- typed getters ---- */
 
-/* The last item inside obj in document order: a missing key is reported where the object
- * ends, after the errors of the members that are there. */
-static const cJSON *last_leaf(const cJSON *obj)
+const cJSON *fg_cfg_last_leaf(const cJSON *obj)
 {
     while (obj && obj->child) {
         const cJSON *ch = obj->child;
@@ -750,7 +748,7 @@ static const cJSON *lookup(struct fg_cfg *c, const cJSON *obj, const char *path,
         return v;
     *rc = 1;
     if (required) {
-        fg_cfg_errorf(c, last_leaf(obj), kp, "missing (required)");
+        fg_cfg_errorf(c, fg_cfg_last_leaf(obj), kp, "missing (required)");
         *rc = -1;
     }
     return NULL;

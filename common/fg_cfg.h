@@ -102,6 +102,9 @@ int fg_cfg_only_for(struct fg_cfg *c, const cJSON *obj, const char *path, const 
  * Return buf. */
 const char *fg_cfg_got_value(const cJSON *v, char *buf, size_t len);
 const char *fg_cfg_got_kind(const cJSON *v);
+/* The last item inside obj in document order: where a missing key is reported, so that it sorts
+ * after the errors of the members that are there. */
+const cJSON *fg_cfg_last_leaf(const cJSON *obj);
 
 /* A path from the config resolved against the config file's directory (absolute paths stay).
  * Returns 0, or -ENAMETOOLONG (buf then holds a truncated path). */
