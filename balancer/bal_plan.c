@@ -10,18 +10,41 @@
  * modulating machine takes the best of power levels raised greedily where a Wh costs least and of
  * programme (or block) placements at full and at least power whose levels are then raised alike.
  * A job's cost is what it adds to the objective: grid import in Wh (with prices: import cost less
- * export revenue), ties broken by fewer starts, then earlier completion.
+ * export revenue), ties broken as below.
  * If a required job does not fit, all required jobs are placed again earliest-completion-first
  * (which always succeeds on a machine whose jobs' windows rise together with their deadlines), and
  * that is kept if more fit. Local search then takes each job whose surroundings changed out and
  * puts it back at its best place, and takes pairs of competing jobs out and puts them back in
- * either order, keeping a change only when the objective improves (bounded passes and pairs);
- * required jobs still out get one more try. Surplus-only jobs come last, highest priority first,
+ * either order (bounded passes and pairs), keeping a change only when the objective improves and
+ * the other jobs of the moved jobs' machines still hold min on (they may have shared a run); required
+ * jobs still out get one more try. Surplus-only jobs come last, highest priority first,
  * on the surplus left over.
+ *
+ * Ties. When the forecast shows no surplus (a weekday whose forecast load exceeds its PV), every
+ * placement has the same forecast import, and "earlier completion" alone would run each job at its
+ * earliest time, away from the PV that a sunnier hour or a lighter load would bring. So equal costs
+ * (equal up to rounding) are broken first by the cost's expectation under an error model of the
+ * forecast (bal_plan_h): in each slot, load - pv is taken to lie uniformly within +-w of the
+ * forecast, w = hypot(0.75 x pv, 0.36 x load) (BAL_PLAN_PV_ERR, BAL_PLAN_LOAD_ERR: uniform errors
+ * with the spread of the replay's forecasts over the workshop benchmark's 104 days, plans made at
+ * 07:00 for 07:00-19:00: sd 0.44 of actual / forecast PV where the forecast was over 1 kW, 0.21 of
+ * actual / forecast load; a uniform error of half width a has sd a / sqrt(3); the two are taken as
+ * independent, so their variances add). The mean of max(y, 0) is y above w, 0 below -w and
+ * (y + w)^2 / 4w between, so a slot's expected import lies below its forecast import where it may
+ * yet turn to surplus (much PV, a small margin), and machines piled into one slot use that chance
+ * up: the tie-break spreads jobs over the hours with the most forecast PV. At night w < load and
+ * ties stay ties. The expectation is only a second key, compared when the first is equal, so it
+ * never trades away forecast import (or cost), and it only orders placements that keep every
+ * constraint. Then fewer starts, then earlier completion. The programme, the block scan, the level
+ * greedy and the local search all compare (cost, expected cost, starts, completion) in that order.
  *
  * Rules in slots: min on/off round up to whole slots; a job shorter than its machine's min on runs
  * in one piece instead; a run that reaches the end of the horizon is not held to min on; a running
- * non-interruptible job's block ignores windows and the grid limit (it cannot be stopped). */
+ * non-interruptible job's block ignores windows and the grid limit (it cannot be stopped). The last
+ * slot of a job runs only for what the job still needs, so the last run of an interruptible
+ * fixed-power job must hold min on in real time, that slot counted by its time (a run going on from
+ * before now, or into another job's run, is exempt; dropped when no schedule keeps it): else the
+ * dispatcher would have to keep the machine on past the job's energy. */
 #include "bal_plan.h"
 
 #include <errno.h>
@@ -103,6 +126,7 @@ static void setup_slots(struct bal_plan_ctx *c)
         c->base_w[s] = p->load_w[s] - p->pv_w[s];
         c->pi[s] = p->price_import ? p->price_import[s] / 1000 : 1;
         c->pe[s] = p->price_import && p->price_export ? p->price_export[s] / 1000 : 0;
+        c->err_w[s] = hypot(BAL_PLAN_PV_ERR * fmax(p->pv_w[s], 0), BAL_PLAN_LOAD_ERR * fmax(p->load_w[s], 0));
         time_t tt = (time_t)(t / 1000);
         struct tm tm;
         localtime_r(&tt, &tm);
@@ -203,8 +227,8 @@ static void setup_job(struct bal_plan_ctx *c, size_t j)
 
 static void ctx_free(struct bal_plan_ctx *c)
 {
-    double *d[] = { c->dur_h, c->base_w, c->pinst_w, c->pmean_w, c->pi, c->pe, c->lvl, c->cost, c->lev, c->lev2,
-                    c->lev3, c->pre, c->nt, c->ncpw };
+    double *d[] = { c->dur_h, c->base_w, c->pinst_w, c->pmean_w, c->pi, c->pe, c->err_w, c->lvl, c->cost,
+                    c->ecost, c->lev, c->lev2, c->lev3, c->pre, c->pre_ecost, c->nt, c->ncpw, c->necpw };
     for (size_t i = 0; i < sizeof d / sizeof *d; i++)
         free(d[i]);
     free(c->day);
@@ -226,11 +250,12 @@ static void ctx_init(struct bal_plan_ctx *c, const struct bal_problem *p, struct
     c->S = S;
     c->slot_ms = (int64_t)p->slot_min * 60000;
     c->slot_h = p->slot_min / 60.0;
-    double **d[] = { &c->dur_h, &c->base_w, &c->pinst_w, &c->pmean_w, &c->pi, &c->pe, &c->lvl, &c->cost, &c->lev,
-                     &c->lev2, &c->lev3, &c->nt, &c->ncpw };
+    double **d[] = { &c->dur_h, &c->base_w, &c->pinst_w, &c->pmean_w, &c->pi, &c->pe, &c->err_w, &c->lvl,
+                     &c->cost, &c->ecost, &c->lev, &c->lev2, &c->lev3, &c->nt, &c->ncpw, &c->necpw };
     for (size_t i = 0; i < sizeof d / sizeof *d; i++)
         *d[i] = fg_calloc(S, sizeof(double));
     c->pre = fg_calloc(S + 1, sizeof(double));
+    c->pre_ecost = fg_calloc(S + 1, sizeof(double));
     c->day = fg_calloc(S, sizeof *c->day);
     c->allowed = fg_calloc(p->nmachines * S + 1, 1);
     c->mach = fg_calloc(p->nmachines + 1, sizeof *c->mach);
@@ -254,6 +279,14 @@ static double total_cost(const struct bal_plan_ctx *c)
     double t = 0;
     for (size_t s = 0; s < c->S; s++)
         t += bal_plan_g(c, s, c->base_w[s] + c->pmean_w[s]);
+    return t;
+}
+
+static double total_ecost(const struct bal_plan_ctx *c)
+{
+    double t = 0;
+    for (size_t s = 0; s < c->S; s++)
+        t += bal_plan_h(c, s, c->base_w[s] + c->pmean_w[s]);
     return t;
 }
 
@@ -361,6 +394,7 @@ static void plan_value(const struct bal_plan_ctx *c, size_t a, size_t b, struct 
 {
     size_t ma = c->p->jobs[a].machine, mb = c->p->jobs[b].machine;
     v->cost = total_cost(c);
+    v->ecost = total_ecost(c);
     v->cnt = 0;
     v->starts = bal_plan_mstarts(c, ma) + (mb != ma ? bal_plan_mstarts(c, mb) : 0);
     v->last = bal_plan_last(c, a) + (b != a ? bal_plan_last(c, b) : 0);
@@ -389,7 +423,8 @@ static void mark_dirty(const struct bal_plan_ctx *c, struct ls *ls, size_t j, in
     }
 }
 
-/* Takes job j out and puts it back at its best place; keeps that when the plan got better. */
+/* Takes job j out and puts it back at its best place; keeps that when the plan got better and the
+ * other jobs of its machine still hold min on (one may have shared a run with j). */
 static bool reinsert(struct bal_plan_ctx *c, struct ls *ls, size_t j)
 {
     struct bal_plan_val before, after;
@@ -399,7 +434,7 @@ static bool reinsert(struct bal_plan_ctx *c, struct ls *ls, size_t j)
     bal_plan_unplace(c, j, ls->save);
     if (bal_plan_place(c, j, 0) == 0) {
         plan_value(c, j, j, &after);
-        if (bal_plan_better(&after, &before, false)) {
+        if (bal_plan_better(&after, &before, false) && bal_plan_machine_ok(c, c->p->jobs[j].machine)) {
             widen(c, j, &from, &to);
             mark_dirty(c, ls, j, from, to);
             return true;
@@ -421,7 +456,7 @@ static bool overlap(const struct bal_plan_ctx *c, size_t a, size_t b)
 }
 
 /* Jobs a and b that compete: both out, then placed again, first first (each may now take a place
- * the other held). */
+ * the other held); kept as reinsert keeps a move. */
 static bool swap_pair(struct bal_plan_ctx *c, struct ls *ls, size_t first, size_t second)
 {
     struct bal_plan_val before, after;
@@ -436,7 +471,8 @@ static bool swap_pair(struct bal_plan_ctx *c, struct ls *ls, size_t first, size_
     if (bal_plan_place(c, first, 0) == 0) {
         if (bal_plan_place(c, second, 0) == 0) {
             plan_value(c, first, second, &after);
-            if (bal_plan_better(&after, &before, false)) {
+            if (bal_plan_better(&after, &before, false) && bal_plan_machine_ok(c, c->p->jobs[first].machine) &&
+                bal_plan_machine_ok(c, c->p->jobs[second].machine)) {
                 widen(c, first, &from, &to);
                 widen(c, second, &from, &to);
                 mark_dirty(c, ls, first, from, to);

@@ -1,6 +1,8 @@
 /* bal_plan: the planner. A pure function from a problem (forecast PV and base load per slot, machines
  * and their states, job occurrences, the clock as now_ms) to a plan: which machine runs which job at
- * what power in every slot, so that grid import (or cost, with prices) is least and deadlines hold. */
+ * what power in every slot, so that grid import (or cost, with prices) is least and deadlines hold.
+ * Among placements of equal forecast import it takes the one likeliest to meet surplus when the
+ * forecast errs (under more forecast PV), then fewer starts, then earlier completion (bal_plan.c). */
 #ifndef BAL_PLAN_H
 #define BAL_PLAN_H
 #include <stddef.h>

@@ -13,13 +13,14 @@
 #define DP_MAX_CELLS 1000000u
 
 /* A state after a slot: n slots used (0 when K is 0), phase ph, starts made today dd (0 without a
- * limit). Phases, run and pause lengths capped at R and G: [0, NJ) on for ph + 1 slots with no slot
- * of the job in this run (another job's run: its business; NJ is 0 when no other job's run is
- * near); [NJ, NJ + R) on, the job in the run (min on applies); then off for ph - NJ - R + 1 slots.
- * The moves between phases do not depend on n or the day, so they are tables. */
+ * limit). Phases, run and pause lengths capped at NJ, R and G: [0, NJ) on for ph + 1 slots with no
+ * slot of the job in this run (another job's run: its business; NJ is Rmin, or 0 when no other
+ * job's run is near); [NJ, NJ + R) on, the job in the run (min on, Rmin slots, applies; R may be
+ * larger, to tell whether the job's last run holds r_last); then off for ph - NJ - R + 1 slots. The
+ * moves between phases do not depend on n or the day, so they are tables. */
 struct dp {
     const struct bal_plan_dpin *in;
-    int R, G, NJ, NPH, D, NN;
+    int R, Rmin, G, NJ, NPH, D, NN;
     size_t nst;
     struct bal_plan_val *prev, *cur;
     int32_t *par;                  /* [(s - s0) * nst + state]: the state before slot s */
@@ -50,7 +51,7 @@ static void tables(struct dp *d)
         int r = on ? (had ? ph - NJ : ph) + 1 : 0, g = on ? 0 : ph - NJ - R + 1;
         d->starts[ph] = !on;
         /* off: a run of the job must have lasted min on */
-        d->off_to[ph] = on ? (had && r < R ? -1 : NJ + R) : NJ + R + (g + 1 < G ? g + 1 : G) - 1;
+        d->off_to[ph] = on ? (had && r < d->Rmin ? -1 : NJ + R) : NJ + R + (g + 1 < G ? g + 1 : G) - 1;
         if (!on) {
             bool ok = g >= d->in->gap_min;
             d->mine_to[ph] = ok ? NJ : -1;
@@ -58,7 +59,7 @@ static void tables(struct dp *d)
         } else {
             int nr = r < R ? r : R - 1;
             d->mine_to[ph] = NJ + nr;
-            d->other_to[ph] = had ? NJ + nr : (NJ > 0 ? nr : -1);
+            d->other_to[ph] = had ? NJ + nr : (NJ > 0 ? (r < NJ ? r : NJ - 1) : -1);
         }
     }
 }
@@ -78,6 +79,9 @@ static inline void moves(struct dp *d, size_t s, uint8_t k, size_t from, int n, 
     int c = mine ? (s == 0 ? in->cnt0 : 1) : 0, to = mine ? d->mine_to[ph] : d->other_to[ph];
     if (to < 0 || (in->K > 0 && n + c > in->K))
         return;
+    if (c > 0 && n + c == in->K && to - d->NJ + 1 < in->r_last && s + 1 < in->nslots &&
+        in->kind[s + 1] != BAL_PLAN_OTHER)
+        return; /* the job ends here, in too short a run that no other job's run continues */
     struct bal_plan_val v = d->prev[from];
     if (d->starts[ph]) {
         if (in->max_starts > 0 && dd + 1 > in->max_starts)
@@ -87,6 +91,7 @@ static inline void moves(struct dp *d, size_t s, uint8_t k, size_t from, int n, 
     }
     if (mine) {
         v.cost += in->cost[s];
+        v.ecost += in->ecost[s];
         v.cnt += c;
         v.last = (int)s;
     }
@@ -146,12 +151,13 @@ static void init(struct dp *d)
     const struct bal_plan_dpin *in = d->in;
     int dd = in->max_starts > 0 ? (in->d0 < in->max_starts ? in->d0 : in->max_starts) : 0;
     int g = in->off0 < 1 ? 1 : (in->off0 < d->G ? in->off0 : d->G);
-    int r = in->on0 < 1 ? 1 : (in->on0 < d->R ? in->on0 : d->R);
+    int r = in->on0 < 1 ? 1 : (in->on0 < d->NJ ? in->on0 : d->NJ);
     for (size_t i = 0; i < d->nst; i++)
         d->prev[i].cnt = d->cur[i].cnt = -1;
     struct bal_plan_val *v = &d->prev[st_index(d, 0, in->on0 > 0 ? (d->NJ > 0 ? r - 1 : d->NJ + d->R - 1) :
                                                  d->NJ + d->R + g - 1, dd)];
     v->cost = 0;
+    v->ecost = 0;
     v->cnt = 0;
     v->starts = 0;
     v->last = -1;
@@ -185,11 +191,12 @@ static void backtrack(const struct dp *d, size_t st, double *lev)
 int bal_plan_dp(const struct bal_plan_dpin *in, double *lev, struct bal_plan_val *v)
 {
     struct dp d = { .in = in };
-    d.R = in->run_min > 1 ? in->run_min : 1;
+    d.Rmin = in->run_min > 1 ? in->run_min : 1;
+    d.R = in->r_last > d.Rmin ? in->r_last : d.Rmin;
     d.G = in->gap_min > 1 ? in->gap_min : 1;
-    d.NJ = in->on0 > 0 ? d.R : 0;
+    d.NJ = in->on0 > 0 ? d.Rmin : 0;
     for (size_t s = in->s0; s < in->s1 && d.NJ == 0; s++)
-        d.NJ = in->kind[s] == BAL_PLAN_OTHER ? d.R : 0;
+        d.NJ = in->kind[s] == BAL_PLAN_OTHER ? d.Rmin : 0;
     d.NPH = d.NJ + d.R + d.G;
     d.D = in->max_starts > 0 ? in->max_starts + 1 : 1;
     d.NN = in->K > 0 ? in->K + 1 : 1;

@@ -14,6 +14,21 @@ double bal_plan_g(const struct bal_plan_ctx *c, size_t s, double y_w)
     return c->dur_h[s] * (y_w > 0 ? y_w * c->pi[s] : y_w * c->pe[s]);
 }
 
+/* g = dur x (pe y + (pi - pe) max(y, 0)); of max(y + e, 0) with e uniform in [-w, w] the mean is y
+ * above w, 0 below -w, and (y + w)^2 / 4w between. */
+double bal_plan_h(const struct bal_plan_ctx *c, size_t s, double y_w)
+{
+    double w = c->err_w[s], pos = y_w >= w ? y_w : (y_w <= -w ? 0 : (y_w + w) * (y_w + w) / (4 * w));
+    return c->dur_h[s] * (c->pe[s] * y_w + (c->pi[s] - c->pe[s]) * pos);
+}
+
+/* What running at y_w + add_w instead of y_w adds to the objective (*ecost: to its expectation). */
+static double delta(const struct bal_plan_ctx *c, size_t s, double y_w, double add_w, double *ecost)
+{
+    *ecost = bal_plan_h(c, s, y_w + add_w) - bal_plan_h(c, s, y_w);
+    return bal_plan_g(c, s, y_w + add_w) - bal_plan_g(c, s, y_w);
+}
+
 static size_t machine_of(const struct bal_plan_ctx *c, size_t j)
 {
     return c->p->jobs[j].machine;
@@ -156,9 +171,10 @@ static void eval(const struct bal_plan_ctx *c, size_t j, const double *lev, stru
     for (size_t s = 0; s < c->S; s++) {
         if (lev[s] <= 0)
             continue;
-        double e = fmin(lev[s] * c->dur_h[s], rem > 0 ? rem : 0), y = c->base_w[s] + c->pmean_w[s];
+        double e = fmin(lev[s] * c->dur_h[s], rem > 0 ? rem : 0), y = c->base_w[s] + c->pmean_w[s], de;
         rem -= e;
-        v->cost += bal_plan_g(c, s, y + e / c->dur_h[s]) - bal_plan_g(c, s, y);
+        v->cost += delta(c, s, y, e / c->dur_h[s], &de);
+        v->ecost += de;
         v->last = (int)s;
     }
     v->starts = count_starts(c, machine_of(c, j), (long)j, lev);
@@ -202,7 +218,8 @@ static uint8_t slot_kind(const struct bal_plan_ctx *c, size_t j, size_t s, int f
     return BAL_PLAN_CAND;
 }
 
-/* Fills c->kind, c->lvl and c->cost for job j at level level_w (LV_CONST) or at the surplus. */
+/* Fills c->kind, c->lvl, c->cost and c->ecost for job j at level level_w (LV_CONST) or at the
+ * surplus. */
 static void kinds(struct bal_plan_ctx *c, size_t j, int flags, int mode, double level_w)
 {
     for (size_t s = 0; s < c->S; s++) {
@@ -210,11 +227,9 @@ static void kinds(struct bal_plan_ctx *c, size_t j, int flags, int mode, double 
         uint8_t k = slot_kind(c, j, s, flags, mode, &lv);
         c->kind[s] = k;
         c->lvl[s] = k == BAL_PLAN_OTHER || k == BAL_PLAN_FORBID ? 0 : lv;
-        c->cost[s] = 0;
-        if (c->lvl[s] > 0 && !(flags & BAL_PLAN_ASAP)) {
-            double y = c->base_w[s] + c->pmean_w[s];
-            c->cost[s] = bal_plan_g(c, s, y + c->lvl[s]) - bal_plan_g(c, s, y);
-        }
+        c->cost[s] = c->ecost[s] = 0;
+        if (c->lvl[s] > 0 && !(flags & BAL_PLAN_ASAP))
+            c->cost[s] = delta(c, s, c->base_w[s] + c->pmean_w[s], c->lvl[s], &c->ecost[s]);
     }
 }
 
@@ -267,6 +282,41 @@ static bool runs_ok(const struct bal_plan_ctx *c, size_t j, const double *lev)
     }
     if (!c->p->machines[m].interruptible && runs_mine > 1)
         return false;
+    return true;
+}
+
+/* Whether the jobs in run [a, b) of machine m, shorter than min on R, lie wholly in it and are each
+ * shorter than R (so they may run in one piece). */
+static bool short_run_ok(const struct bal_plan_ctx *c, size_t m, size_t a, size_t b, int R)
+{
+    const int *job = c->pl->job + m * c->S;
+    for (size_t s = a; s < b; s++) {
+        int n = 0;
+        for (size_t t = 0; t < c->S; t++) {
+            if (job[t] != job[s])
+                continue;
+            if (t < a || t >= b)
+                return false;
+            n++;
+        }
+        if (n >= R)
+            return false;
+    }
+    return true;
+}
+
+bool bal_plan_machine_ok(const struct bal_plan_ctx *c, size_t m)
+{
+    const int *job = c->pl->job + m * c->S;
+    for (size_t a = 0; a < c->S;) {
+        size_t b = a;
+        while (b < c->S && job[b] >= 0)
+            b++;
+        if (b > a && b < c->S && !(a == 0 && c->mach[m].prev_on) && (int)(b - a) < c->mach[m].run_min &&
+            !short_run_ok(c, m, a, b, c->mach[m].run_min))
+            return false;
+        a = b > a ? b : a + 1;
+    }
     return true;
 }
 
@@ -332,20 +382,24 @@ static bool block_fits(const struct bal_plan_ctx *c, size_t m, size_t a, size_t 
 }
 
 /* The end of the shortest block from a whose slots (CAND or FIXJ) hold the job's energy, or 0;
- * *cost: its objective increase, the last slot counted for the energy it still has to add. */
-static size_t block_end(const struct bal_plan_ctx *c, size_t j, size_t a, double *cost)
+ * v->cost and v->ecost: its objective increase, the last slot counted for the energy it still has
+ * to add. */
+static size_t block_end(const struct bal_plan_ctx *c, size_t j, size_t a, struct bal_plan_val *v)
 {
     double e = 0, need = c->jx[j].need_wh;
     size_t b = a;
     while (b < c->S && (c->kind[b] == BAL_PLAN_CAND || c->kind[b] == BAL_PLAN_FIXJ) &&
            e < need - BAL_PLAN_EPS_WH) {
-        double eb = c->lvl[b] * c->dur_h[b];
+        double eb = c->lvl[b] * c->dur_h[b], de = 0;
         if (e + eb > need) {
-            double y = c->base_w[b] + c->pmean_w[b];
-            *cost = c->pre[b] - c->pre[a] + (c->cost[b] == 0 ? 0 :
-                bal_plan_g(c, b, y + (need - e) / c->dur_h[b]) - bal_plan_g(c, b, y));
-        } else
-            *cost = c->pre[b + 1] - c->pre[a];
+            double part = c->cost[b] == 0 && c->ecost[b] == 0 ? 0 :
+                delta(c, b, c->base_w[b] + c->pmean_w[b], (need - e) / c->dur_h[b], &de);
+            v->cost = c->pre[b] - c->pre[a] + part;
+            v->ecost = c->pre_ecost[b] - c->pre_ecost[a] + de;
+        } else {
+            v->cost = c->pre[b + 1] - c->pre[a];
+            v->ecost = c->pre_ecost[b + 1] - c->pre_ecost[a];
+        }
         e += eb;
         b++;
     }
@@ -359,18 +413,21 @@ static int block(struct bal_plan_ctx *c, size_t j, int flags, double *lev, struc
     bool found = false;
     int base = count_starts(c, m, (long)j, NULL);
     neighbours(c, m);
-    c->pre[0] = 0;
-    for (size_t s = 0; s < c->S; s++)
+    c->pre[0] = c->pre_ecost[0] = 0;
+    for (size_t s = 0; s < c->S; s++) {
         c->pre[s + 1] = c->pre[s] + c->cost[s];
+        c->pre_ecost[s + 1] = c->pre_ecost[s] + c->ecost[s];
+    }
     for (size_t a = 0; a < c->S; a++) {
         size_t b;
         int ds;
-        double cost = 0;
+        struct bal_plan_val v = { 0 };
         if ((c->jx[j].nfix > 0 && a > 0) || (c->kind[a] != BAL_PLAN_CAND && c->kind[a] != BAL_PLAN_FIXJ))
             continue;
-        if ((b = block_end(c, j, a, &cost)) == 0 || !block_fits(c, m, a, b, flags, &ds))
+        if ((b = block_end(c, j, a, &v)) == 0 || !block_fits(c, m, a, b, flags, &ds))
             continue;
-        struct bal_plan_val v = { cost, 0, base + ds, (int)b - 1 };
+        v.starts = base + ds;
+        v.last = (int)b - 1;
         if (!found || bal_plan_better(&v, best, flags & BAL_PLAN_ASAP)) {
             *best = v;
             ba = a;
@@ -439,7 +496,24 @@ static bool dp_window(const struct bal_plan_ctx *c, size_t m, struct bal_plan_dp
     return true;
 }
 
-/* K 0: as many slots as possible (surplus-only); else the slots that level_w needs. */
+/* The job's last slot at level_w runs only for what the K - 1 before it leave (all taken as whole
+ * slots; a short slot 0 among them is not counted). The machine stops when the job is done, so the
+ * last run holds min on only with 1 + ceil((min on - that time) / slot) slots: more than K when the
+ * rest of the job is shorter than min on, which only a run going on from before now (a running
+ * job), or one of another job, can hold. 0 when the last slot is whole or min on is 0. */
+static int last_run_slots(const struct bal_plan_ctx *c, size_t j, double level_w, int K)
+{
+    double on_h = c->p->machines[machine_of(c, j)].min_on_s / 3600.0;
+    double t_h = c->jx[j].need_wh / level_w - (K - 1) * c->slot_h;
+    if (on_h <= 0 || t_h >= c->slot_h - 1e-9)
+        return 0;
+    return 1 + (int)ceil((on_h - t_h) / c->slot_h - 1e-9);
+}
+
+/* K 0: as many slots as possible (surplus-only); else the slots that level_w needs. The last run's
+ * min on in real time (last_run_slots) is dropped when no schedule keeps it (a job shorter than
+ * min on then runs in one piece); a modulating machine's levels are raised after the programme,
+ * which moves its last slot's time, so it is not held to it. */
 static int dp(struct bal_plan_ctx *c, size_t j, int flags, double level_w, bool partial, double *lev)
 {
     size_t m = machine_of(c, j);
@@ -447,8 +521,9 @@ static int dp(struct bal_plan_ctx *c, size_t j, int flags, double level_w, bool 
     struct bal_plan_val v;
     int cnt0 = 1, K = needed_slots(c, j, level_w, &cnt0);
     struct bal_plan_dpin in = {
-        .kind = c->kind, .lvl = c->lvl, .cost = c->cost, .day = c->day,
-        .K = partial ? 0 : K, .cnt0 = partial ? 1 : cnt0,
+        .kind = c->kind, .lvl = c->lvl, .cost = c->cost, .ecost = c->ecost, .day = c->day, .nslots = c->S,
+        .K = partial ? 0 : K, .r_last = partial || mc->modulating ? 0 : last_run_slots(c, j, level_w, K),
+        .cnt0 = partial ? 1 : cnt0,
         .run_min = mc->run_min < K ? mc->run_min : K, .gap_min = mc->gap_min,
         .max_starts = (flags & BAL_PLAN_NO_STARTS) ? 0 : (int)mc->max_starts,
         .asap = (flags & BAL_PLAN_ASAP) != 0,
@@ -457,6 +532,10 @@ static int dp(struct bal_plan_ctx *c, size_t j, int flags, double level_w, bool 
     if (!dp_window(c, m, &in))
         return -ENOENT;
     int r = bal_plan_dp(&in, lev, &v);
+    if (r == -ENOENT && in.r_last > in.run_min) {
+        in.r_last = 0;
+        r = bal_plan_dp(&in, lev, &v);
+    }
     if (r == -E2BIG && !partial)
         r = block(c, j, flags, lev, &v);
     return r;
@@ -494,7 +573,8 @@ static double next_level(const struct bal_plan_ctx *c, const struct bal_plan_mac
     return t > cur + BAL_PLAN_EPS_W ? t : 0;
 }
 
-/* Slot s's next chunk for greedy into c->nt (the level, 0 if none) and c->ncpw (objective per Wh). */
+/* Slot s's next chunk for greedy into c->nt (the level, 0 if none), c->ncpw (objective per Wh) and
+ * c->necpw (expected objective per Wh). */
 static void chunk(struct bal_plan_ctx *c, const struct bal_plan_mach *mc, size_t s, const double *lev, int flags,
                   bool may_open)
 {
@@ -505,13 +585,32 @@ static void chunk(struct bal_plan_ctx *c, const struct bal_plan_mach *mc, size_t
     if (t <= 0)
         return;
     c->nt[s] = t;
-    c->ncpw[s] = (flags & BAL_PLAN_ASAP) ? 0 :
-        (bal_plan_g(c, s, y + t) - bal_plan_g(c, s, y + lev[s])) / ((t - lev[s]) * c->dur_h[s]);
+    c->ncpw[s] = c->necpw[s] = 0;
+    if (!(flags & BAL_PLAN_ASAP)) {
+        double wh = (t - lev[s]) * c->dur_h[s];
+        c->ncpw[s] = delta(c, s, y + lev[s], t - lev[s], &c->necpw[s]) / wh;
+        c->necpw[s] /= wh;
+    }
 }
 
-/* Raises levels chunk by chunk, cheapest objective per Wh first (raising before opening, then the
- * earlier slot), until the job's energy is in lev. may_open: also switch on slots that are off.
- * Only the chunk taken changes, so the others are computed once. */
+/* Whether slot s's chunk (open: it switches the slot on) beats best's: cheaper per Wh, then cheaper
+ * per Wh in expectation, then raising before opening; on a full tie the earlier slot stays. */
+static bool chunk_better(const struct bal_plan_ctx *c, size_t s, long best, bool open, bool bopen)
+{
+    if (best < 0 || c->ncpw[s] < c->ncpw[best] - 1e-12)
+        return true;
+    if (c->ncpw[s] > c->ncpw[best] + 1e-12)
+        return false;
+    if (c->necpw[s] < c->necpw[best] - 1e-12)
+        return true;
+    if (c->necpw[s] > c->necpw[best] + 1e-12)
+        return false;
+    return bopen && !open;
+}
+
+/* Raises levels chunk by chunk, the best first (chunk_better), until the job's energy is in lev.
+ * may_open: also switch on slots that are off. Only the chunk taken changes, so the others are
+ * computed once. */
 static int greedy(struct bal_plan_ctx *c, size_t j, int flags, double *lev, bool may_open)
 {
     const struct bal_plan_mach *mc = &c->mach[machine_of(c, j)];
@@ -531,8 +630,7 @@ static int greedy(struct bal_plan_ctx *c, size_t j, int flags, double *lev, bool
             bool open = lev[s] <= 0;
             if (c->nt[s] <= 0)
                 continue;
-            if (best < 0 || c->ncpw[s] < c->ncpw[best] - 1e-12 ||
-                (c->ncpw[s] <= c->ncpw[best] + 1e-12 && bopen && !open)) {
+            if (chunk_better(c, s, best, open, bopen)) {
                 best = (long)s;
                 bopen = open;
             }
@@ -546,13 +644,13 @@ static int greedy(struct bal_plan_ctx *c, size_t j, int flags, double *lev, bool
     return 0;
 }
 
-/* Lowers one level (the slot whose top Wh cost most) or drops one run-end slot to shed excess
- * energy; returns the Wh shed, 0 when nothing could be. */
+/* Lowers one level (the slot whose top Wh cost most, then most in expectation, then the latest) or
+ * drops one run-end slot to shed excess energy; returns the Wh shed, 0 when nothing could be. */
 static double shed_one(struct bal_plan_ctx *c, size_t j, double *lev, double excess)
 {
     const struct bal_plan_mach *mc = &c->mach[machine_of(c, j)];
     long best = -1;
-    double bcpw = 0, bnew = 0;
+    double bcpw = 0, becpw = 0, bnew = 0;
     for (size_t s = 0; s < c->S; s++) {
         if (lev[s] <= 0)
             continue;
@@ -562,11 +660,14 @@ static double shed_one(struct bal_plan_ctx *c, size_t j, double *lev, double exc
             nl = 0;
         if (nl >= lev[s] - BAL_PLAN_EPS_W)
             continue;
-        double y = c->base_w[s] + c->pmean_w[s];
-        double cpw = (bal_plan_g(c, s, y + lev[s]) - bal_plan_g(c, s, y + nl)) / ((lev[s] - nl) * c->dur_h[s]);
-        if (best < 0 || cpw > bcpw + 1e-12 || (cpw >= bcpw - 1e-12 && (size_t)best < s)) {
+        double ecpw, wh = (lev[s] - nl) * c->dur_h[s];
+        double cpw = delta(c, s, c->base_w[s] + c->pmean_w[s] + nl, lev[s] - nl, &ecpw) / wh;
+        ecpw /= wh;
+        if (best < 0 || cpw > bcpw + 1e-12 ||
+            (cpw >= bcpw - 1e-12 && (ecpw > becpw + 1e-12 || (ecpw >= becpw - 1e-12 && (size_t)best < s)))) {
             best = (long)s;
             bcpw = cpw;
+            becpw = ecpw;
             bnew = nl;
         }
     }

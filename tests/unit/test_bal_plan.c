@@ -208,7 +208,9 @@ static void test_deadline_reasons(void **state)
     bal_plan_free(&pl);
 }
 
-/* Two machines want one surplus block: the earlier deadline gets it, ties go to higher priority. */
+/* Two machines want one surplus block: the earlier deadline gets it, ties go to higher priority.
+ * The other one imports all its 750 Wh wherever it runs, so the tie-break puts it under the same PV
+ * (there it would use PV above the forecast), unless a little PV elsewhere makes a real difference. */
 static void test_competing_machines(void **state)
 {
     (void)state;
@@ -225,8 +227,15 @@ static void test_competing_machines(void **state)
     make(&in, &pl);
     const double peak[8] = { 0, 0, 0, 1000, 1000, 1000, 0, 0 }, early[8] = { 1000, 1000, 1000, 0, 0, 0, 0, 0 };
     expect_power(&pl, 1, peak, 8);
-    expect_power(&pl, 0, early, 8);
+    expect_power(&pl, 0, peak, 8); /* a tie in forecast import (750 Wh): under the PV, not earliest */
     assert_true(fabs(pl.import_wh - 750) < 1e-9);
+    bal_plan_free(&pl);
+
+    in.pv[0] = in.pv[1] = in.pv[2] = 100; /* early slots now save 75 Wh: the loser goes there */
+    make(&in, &pl);
+    expect_power(&pl, 1, peak, 8);
+    expect_power(&pl, 0, early, 8);
+    assert_true(fabs(pl.import_wh - 675) < 1e-9);
     bal_plan_free(&pl);
 
     in.j[0].deadline_ms -= 15 * MIN_MS; /* now "low" is due first and wins the peak */
@@ -235,6 +244,7 @@ static void test_competing_machines(void **state)
     expect_power(&pl, 1, early, 8);
     bal_plan_free(&pl);
 
+    in.pv[0] = in.pv[1] = in.pv[2] = 0;
     in.j[0].required = in.j[1].required = false; /* surplus-only: the higher priority gets it */
     in.j[0].surplus_only = in.j[1].surplus_only = true;
     make(&in, &pl);
@@ -243,6 +253,54 @@ static void test_competing_machines(void **state)
     expect_reason(&pl, 1, BAL_JOB_PLANNED, "");
     assert_true(fabs(pl.import_wh) < 1e-9);
     bal_plan_free(&pl);
+}
+
+/* No slot has surplus (3 kW of load over at most 2 kW of PV), so a 1 kW job imports 500 Wh wherever
+ * it runs. The tie goes to the slots under more forecast PV (5-6, 2 kW) rather than the earliest
+ * (0-1) or the ones under less (1-2, 500 W), for a block, an interruptible job and a modulating
+ * one. A real difference in forecast import (surplus in 0-1) still wins over more PV. With the same
+ * PV in 0-1 and 5-6 the earlier slots win, but a modulating job runs at half power under both: less
+ * power over more PV is likelier to be covered, and that comes before fewer starts. */
+static void test_ties_go_to_pv(void **state)
+{
+    (void)state;
+    struct inst in;
+    struct bal_plan pl;
+    set_tz("UTC");
+    const double under_pv[8] = { 0, 0, 0, 0, 0, 1000, 1000, 0 }, first[8] = { 1000, 1000, 0, 0, 0, 0, 0, 0 };
+    const double halves[8] = { 500, 500, 0, 0, 0, 500, 500, 0 };
+    for (int kind = 0; kind < 3; kind++) {
+        inst_init(&in, utc_day(), 15, 8);
+        for (size_t s = 0; s < 8; s++)
+            in.load[s] = 3000;
+        in.pv[1] = in.pv[2] = 500;
+        in.pv[5] = in.pv[6] = 2000;
+        add_machine(&in, "m", 1000, kind > 0);
+        if (kind == 2) {
+            in.m[0].min_power_w = 500; /* modulating, 500..1000 W */
+            in.m[0].min_on_s = 1800;
+        }
+        add_job(&in, 0, 500, 0, 8);
+        make(&in, &pl);
+        expect_power(&pl, 0, under_pv, 8);
+        assert_true(fabs(pl.import_wh - (8 * 3000 - 2 * 500 - 2 * 2000) * 0.25 - 500) < 1e-9);
+        assert_int_equal(pl.starts, 1);
+        bal_plan_free(&pl);
+
+        in.load[0] = in.load[1] = 0; /* slots 0-1: 1 kW of surplus, under less PV than 5-6 */
+        in.pv[0] = in.pv[1] = 1000;
+        make(&in, &pl);
+        expect_power(&pl, 0, first, 8);
+        assert_true(fabs(pl.import_wh - (6 * 3000 - 500 - 2 * 2000) * 0.25) < 1e-9); /* slots 2-7 */
+        bal_plan_free(&pl);
+
+        in.load[0] = in.load[1] = 3000; /* the same PV in 0-1 and 5-6: the earlier ... */
+        in.pv[0] = in.pv[1] = 2000;
+        make(&in, &pl);
+        expect_power(&pl, 0, kind < 2 ? first : halves, 8);
+        assert_int_equal(pl.starts, kind < 2 ? 1 : 2);
+        bal_plan_free(&pl);
+    }
 }
 
 /* A modulating EV charger (1-3 kW, 500 W steps) follows the surplus at its levels. */
@@ -364,6 +422,43 @@ static void test_running_jobs(void **state)
     expect_power(&pl, 1, comp, 8);
     expect_reason(&pl, 0, BAL_JOB_PLANNED, "running");
     assert_int_equal(pl.starts, 1);
+    bal_plan_free(&pl);
+}
+
+/* A job's last slot runs only for what the job still needs, and the machine stops then: its last run
+ * must hold min on in real time. A running compressor (on for 30 min) with 6 min to go finishes now,
+ * not alone in the sunny slot 4 (6 min on there, under its 15 min of min on). With 21 min to go,
+ * sun in slots 2 and 6 and some in 3: not 2 then 6 (6 min alone) but 2-3. */
+static void test_last_run_holds_min_on(void **state)
+{
+    (void)state;
+    struct inst in;
+    struct bal_plan pl;
+    set_tz("UTC");
+    inst_init(&in, utc_day(), 15, 8);
+    in.pv[4] = in.pv[5] = 2000;
+    add_machine(&in, "comp", 1000, true);
+    in.m[0].min_on_s = 900;
+    in.ms[0].on = true;
+    in.ms[0].since_ms = utc_day() - 30 * MIN_MS;
+    in.ms[0].job = 0;
+    add_job(&in, 0, 1000, 0, 8);
+    in.j[0].done_wh = 900;
+    in.j[0].running = true;
+    in.j[0].earliest_ms = utc_day() - 60 * MIN_MS;
+    make(&in, &pl);
+    const double now[8] = { 1000, 0, 0, 0, 0, 0, 0, 0 }, run2[8] = { 0, 0, 1000, 1000, 0, 0, 0, 0 };
+    expect_power(&pl, 0, now, 8);
+    assert_true(fabs(pl.import_wh - 100) < 1e-9);
+    bal_plan_free(&pl);
+
+    in.pv[4] = in.pv[5] = 0;
+    in.pv[2] = in.pv[6] = 2000;
+    in.pv[3] = 500;
+    in.j[0].done_wh = 650; /* 350 Wh: 2 slots, the second for 6 min */
+    make(&in, &pl);
+    expect_power(&pl, 0, run2, 8);
+    assert_true(fabs(pl.import_wh) < 1e-9);
     bal_plan_free(&pl);
 }
 
@@ -1184,10 +1279,12 @@ int main(void)
         cmocka_unit_test(test_window_too_short),
         cmocka_unit_test(test_deadline_reasons),
         cmocka_unit_test(test_competing_machines),
+        cmocka_unit_test(test_ties_go_to_pv),
         cmocka_unit_test(test_modulating_fills_surplus),
         cmocka_unit_test(test_grid_limit),
         cmocka_unit_test(test_prices),
         cmocka_unit_test(test_running_jobs),
+        cmocka_unit_test(test_last_run_holds_min_on),
         cmocka_unit_test(test_min_on_off_starts),
         cmocka_unit_test(test_jobs_share_a_run),
         cmocka_unit_test(test_latest_start),
