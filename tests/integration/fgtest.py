@@ -252,6 +252,13 @@ def influx_series(port, q, db):
     return series[0]["values"] if series else []
 
 
+def stats_from_log(text):
+    """The last "stats" line the collector logged (at SIGUSR1 and at exit), as a dict of its counters."""
+    import re
+    lines = [ln for ln in text.splitlines() if " stats: " in ln]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])} if lines else {}
+
+
 def site_config(mqtt_port, buses, devices, **extra):
     cfg = {"site": {"id": "test", "timezone": "UTC", "latitude": 39.742, "longitude": -105.173},
            "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "prefix": "fabgrid", "keepalive_s": 5},

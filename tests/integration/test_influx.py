@@ -5,11 +5,10 @@ cap drops exactly the oldest points and counts them; a frozen database (SIGSTOP)
 each write attempt ends within 11 s."""
 import json
 import os
-import re
 import signal
 import time
 
-from fgtest import (Env, Sub, check, check_eq, done, free_port, influx_query, influx_series, site_config,
+from fgtest import (stats_from_log, Env, Sub, check, check_eq, done, free_port, influx_query, influx_series, site_config,
                     wait_for, wait_port)
 
 OUTAGE_S = float(os.environ.get("FG_OUTAGE_S", "60"))
@@ -47,12 +46,6 @@ def influx_proc(env):
 
 def restart_influx(env, port):
     env.influxd(port=port)
-
-
-def stats_from_log(text):
-    """The last "stats" line the collector logged (at SIGUSR1 and at exit), as a dict."""
-    lines = [ln for ln in text.splitlines() if " stats: " in ln]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])} if lines else {}
 
 
 def wait_spool_empty(env, col, name="collector", timeout=90):

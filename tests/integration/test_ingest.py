@@ -3,12 +3,11 @@ mosquitto_pub arrive as device/DEV/state with the right fields, count in the bal
 are stored; fabgrid's own machine/plan topics become points; a set of malformed payloads leaves the
 collector running with the exact rejected count and nothing written as 0."""
 import json
-import re
 import signal
 import subprocess
 import time
 
-from fgtest import Env, Sub, check, check_eq, done, free_port, influx_query, influx_series, site_config, wait_for, wait_port
+from fgtest import stats_from_log, Env, Sub, check, check_eq, done, free_port, influx_query, influx_series, site_config, wait_for, wait_port
 
 SHELLY = {"id": 0, "source": "init", "output": True, "apower": 1234.5, "voltage": 231.2, "freq": 50.0,
           "current": 5.431, "aenergy": {"total": 98765.432, "by_minute": [0, 0, 0], "minute_ts": 1700000000},
@@ -21,11 +20,6 @@ TASMOTA = {"Time": "2026-11-29T10:00:00", "ENERGY": {"TotalStartTime": "2024-01-
 def pub(port, topic, payload):
     subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic, "-m", payload],
                    check=True)
-
-
-def stats_from_log(text):
-    lines = [ln for ln in text.splitlines() if " stats: " in ln]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])} if lines else {}
 
 
 def test_ingest():
