@@ -5,6 +5,7 @@
 #include "bal_forecast.h"
 #include "bal_plan.h"
 #include "fg_clock.h"
+#include "fg_file.h"
 #include "fg_mem.h"
 
 #include <errno.h>
@@ -1048,28 +1049,14 @@ struct bal_replay_prices *bal_replay_prices_parse(const char *text, size_t len, 
 
 struct bal_replay_prices *bal_replay_prices_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    char *buf;
+    size_t len;
+    int rc = fg_file_read(path, SIZE_MAX - 1, &buf, &len);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
         return NULL;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    do {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 65536;
-            buf = fg_realloc(buf, cap);
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-    } while (got);
-    int bad = ferror(f);
-    fclose(f);
-    struct bal_replay_prices *p = NULL;
-    if (bad)
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(EIO));
-    else
-        p = bal_replay_prices_parse(buf, len, path, err, errlen);
+    struct bal_replay_prices *p = bal_replay_prices_parse(buf, len, path, err, errlen);
     free(buf);
     return p;
 }

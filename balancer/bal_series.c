@@ -3,6 +3,7 @@
  * kept as a gap, so nothing is interpolated across it. */
 #include "bal_series.h"
 #include "fg_clock.h"
+#include "fg_file.h"
 #include "fg_mem.h"
 
 #include <errno.h>
@@ -347,26 +348,14 @@ struct bal_series *bal_series_parse(const char *text, size_t len, const char *na
 
 struct bal_series *bal_series_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    char *buf;
+    size_t len;
+    int rc = fg_file_read(path, SIZE_MAX - 1, &buf, &len);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
         return NULL;
     }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = fg_malloc(cap);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap)
-            buf = fg_realloc(buf, cap *= 2);
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    struct bal_series *s = NULL;
-    if (rerr)
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(EIO));
-    else
-        s = bal_series_parse(buf, len, path, err, errlen);
+    struct bal_series *s = bal_series_parse(buf, len, path, err, errlen);
     free(buf);
     return s;
 }

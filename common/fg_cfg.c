@@ -2,6 +2,7 @@
  * strict scanner finds them, because cJSON's error pointer is often one token off), typed
  * getters with ranges, unknown-key suggestions, duplicate keys and ids, secret files. */
 #include "fg_cfg.h"
+#include "fg_file.h"
 
 #include "fg_mem.h"
 
@@ -459,43 +460,6 @@ static void errno_text(int e, char *buf, size_t len)
         fg_strlcpy(buf, s, len);
 }
 
-/* Reads a whole file into a terminated buffer. Returns 0 or a negative errno. */
-static int read_all(int fd, size_t max, char **out, size_t *n)
-{
-    size_t cap = 4096, len = 0;
-    char *buf = fg_malloc(cap + 1);
-    for (;;) {
-        ssize_t r;
-        if (len == cap) {
-            if (cap > max) {
-                free(buf);
-                return -EFBIG;
-            }
-            cap *= 2;
-            buf = fg_realloc(buf, cap + 1);
-        }
-        r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            return -e;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    if (len > max) {
-        free(buf);
-        return -EFBIG;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *n = len;
-    return 0;
-}
-
 cJSON *fg_cfg_parse_file(struct fg_cfg *c)
 {
     char *buf = NULL, why[128];
@@ -508,7 +472,7 @@ cJSON *fg_cfg_parse_file(struct fg_cfg *c)
         fg_cfg_errorf(c, NULL, NULL, "cannot read: %s", why);
         return NULL;
     }
-    rc = read_all(fd, MAX_FILE_BYTES, &buf, &n);
+    rc = fg_file_read_fd(fd, MAX_FILE_BYTES, &buf, &n);
     close(fd);
     if (rc < 0) {
         errno_text(-rc, why, sizeof why);
@@ -1028,7 +992,7 @@ int fg_cfg_read_secret(struct fg_cfg *c, const cJSON *at, const char *path, cons
         fg_cfg_errorf(c, at, path, "%s is readable by group or others (chmod 600 it)", full);
         return -1;
     }
-    rc = read_all(fd, MAX_SECRET_BYTES, &buf, &n);
+    rc = fg_file_read_fd(fd, MAX_SECRET_BYTES, &buf, &n);
     close(fd);
     if (rc < 0)
         return cannot_read(c, at, path, full, rc);

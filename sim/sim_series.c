@@ -3,6 +3,7 @@
 #include "sim_series.h"
 
 #include "fg_clock.h"
+#include "fg_file.h"
 #include "fg_mem.h"
 
 #include <errno.h>
@@ -161,29 +162,13 @@ struct sim_series *sim_series_parse(const char *text, size_t len, const char *na
 
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = fg_malloc(cap);
-    for (size_t got; (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n > (size_t)MAX_FILE_BYTES)
-            break;
-        if (n == cap)
-            buf = fg_realloc(buf, cap *= 2);
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed || n > (size_t)MAX_FILE_BYTES) {
-        snprintf(err, errlen, "%s: %s", path, failed ? "read error" : "larger than 64 MiB");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
+    char *buf;
+    int rc = fg_file_read(path, (size_t)MAX_FILE_BYTES, &buf, len);
+    if (rc == -EFBIG)
+        snprintf(err, errlen, "%s: larger than 64 MiB", path);
+    else if (rc)
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+    return rc ? NULL : buf;
 }
 
 struct sim_series *sim_series_load(const char *path, char *err, size_t errlen)
