@@ -8,6 +8,7 @@
 #include "fg_log.h"
 #include "fg_mem.h"
 #include "fg_mqtt.h"
+#include "fg_notify.h"
 #include "fg_signal.h"
 
 #include <errno.h>
@@ -137,6 +138,21 @@ static int log_refusal(struct fg_mqtt *m, int last)
     return st.last_refusal;
 }
 
+/* The systemd watchdog is pinged from the main loop itself (real monotonic time, whatever --clock says),
+ * so a loop that hangs stops the pings and systemd restarts the daemon. Returns the next deadline. */
+static int64_t watchdog_ping(long every_ms, int64_t next_ms)
+{
+    if (every_ms <= 0)
+        return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (now_ms < next_ms)
+        return next_ms;
+    fg_notify_watchdog();
+    return now_ms + every_ms;
+}
+
 static int run_daemon(struct app *a)
 {
     if (start_store(a) || start_mqtt(a))
@@ -148,10 +164,17 @@ static int run_daemon(struct app *a)
     }
     fg_log(FG_LOG_INFO, "main", NULL, "polling %zu devices on %zu buses, %zu MQTT devices", a->cfg->ndevices,
            a->cfg->nbuses, a->cfg->nmqtt_devices);
+    char status[128];
+    snprintf(status, sizeof status, "polling %zu devices on %zu buses, %zu MQTT devices", a->cfg->ndevices,
+             a->cfg->nbuses, a->cfg->nmqtt_devices);
+    fg_notify_ready(status);
+    long wd_ms = fg_notify_watchdog_interval_ms() / 2;
+    int64_t wd_next = 0;
     int refusal = 0;
     while (!got_stop) {
         struct timespec ts = { 0, 100000000L }; /* signal handlers only set flags: look at them often */
         nanosleep(&ts, NULL);
+        wd_next = watchdog_ping(wd_ms, wd_next);
         col_route_tick(a->route);
         refusal = log_refusal(a->mqtt, refusal);
         if (got_usr1) {
@@ -160,6 +183,7 @@ static int run_daemon(struct app *a)
         }
     }
     fg_log(FG_LOG_INFO, "main", NULL, "stopping");
+    fg_notify_stopping();
     col_poller_stop(a->poller);
     fg_mqtt_stop(a->mqtt, 2000);
     col_store_stop(a->store, 5000); /* commit, and give InfluxDB a few seconds to take the rest */
