@@ -582,7 +582,7 @@ static bool off_forecast(struct bal_ctl *c, int64_t now_ms)
     if (!c->have_plan || c->win_s < 180 || now_ms - c->plan_made_ms < MARGIN_REPLAN_MS)
         return false;
     size_t k = (size_t)((now_ms - c->plan.start_ms) / c->slot_ms);
-    double margin = 1000; /* MERGE: c->cfg->set.replan_margin_w */
+    double margin = c->cfg->set.replan_margin_w;
     bool off = k < c->nslots && (fabs(c->win_pv_ws / c->win_s - c->fc_pv[k]) > margin ||
                                  fabs(c->win_base_ws / c->win_s - c->fc_load[k]) > margin);
     if (now_ms - c->win_start_ms >= MARGIN_WINDOW_MS) {
@@ -617,15 +617,13 @@ static void new_day(struct bal_ctl *c, int64_t now_ms)
         }
 }
 
-/* Energy delivered since the last step by the machines that serve jobs. A stalled loop does not make
- * a machine deliver more than OBS_MAX_S worth at once. */
+/* Energy delivered since the last step by the machines that serve jobs (after a restart: since the
+ * state was saved, the relays held meanwhile). */
 static void credit(struct bal_ctl *c, int64_t now_ms)
 {
     int64_t dt = now_ms - c->last_step_ms;
     if (dt <= 0)
         return;
-    if (dt > OBS_MAX_S * 1000LL)
-        dt = OBS_MAX_S * 1000LL;
     for (size_t m = 0; m < c->nm; m++) {
         const struct bal_cmach *cm = &c->cm[m];
         if (!cm->ms.on || cm->job < 0)
@@ -752,19 +750,33 @@ int bal_ctl_step(struct bal_ctl *c, int64_t now_ms, struct bal_cmd *out, size_t 
     return rc ? rc : (int)n;
 }
 
+/* The command shutdown gives machine m, if any. */
+static bool shutdown_cmd(const struct bal_ctl *c, size_t m, struct bal_cmd *k)
+{
+    const struct bal_cmach *cm = &c->cm[m];
+    enum bal_shutdown rule = c->cfg->shutdown ? c->cfg->shutdown[m] : BAL_SHUT_AUTO;
+    *k = (struct bal_cmd){ .machine = m, .on = rule == BAL_SHUT_ON, .job = -1, .reason = BAL_R_NONE };
+    if (c->mach[m].manual || rule == BAL_SHUT_KEEP || cm->ms.on == (rule == BAL_SHUT_ON))
+        return false;
+    if (rule == BAL_SHUT_ON) {
+        k->power_w = c->mach[m].power_w;
+        return true;
+    }
+    const struct bal_cjob *cj = cm->job >= 0 ? &c->jobs[cm->job] : NULL;
+    /* a started block finishes: a kiln cut mid-firing spoils its load */
+    return !(rule == BAL_SHUT_AUTO && cj && !c->mach[m].interruptible && !finished(cj));
+}
+
 size_t bal_ctl_shutdown(struct bal_ctl *c, int64_t now_ms, struct bal_cmd *out, size_t cap)
 {
     size_t n = 0;
-    for (size_t m = 0; m < c->nm && n < cap; m++) {
-        const struct bal_cmach *cm = &c->cm[m];
-        if (c->mach[m].manual || !cm->ms.on)
-            continue;
-        const struct bal_cjob *cj = cm->job >= 0 ? &c->jobs[cm->job] : NULL;
-        if (cj && !c->mach[m].interruptible && !finished(cj))
-            continue; /* a started block finishes: a kiln cut mid-firing spoils its load */
-        out[n] = (struct bal_cmd){ .machine = m, .on = false, .job = (int)cm->job, .reason = BAL_R_NONE };
-        apply_cmd(c, &out[n++], now_ms);
-    }
+    for (size_t m = 0; m < c->nm && n < cap; m++)
+        if (shutdown_cmd(c, m, &out[n])) {
+            struct bal_cmd k = out[n];
+            k.job = -1; /* apply_cmd reads job as a plan index: none here */
+            apply_cmd(c, &k, now_ms);
+            n++;
+        }
     return n;
 }
 
@@ -880,9 +892,15 @@ void bal_ctl_restore_machine(struct bal_ctl *c, size_t m, bool on, double power_
     cm->starts_day = starts_day;
     cm->ms.starts_today = starts_today;
     cm->job = on && job_id && *job_id ? find_job(c, job_id) : -1;
-    cm->known = true;
+    cm->known = false; /* the device's first report may still correct it */
     cm->reason = on ? BAL_R_PLAN : BAL_R_NONE;
     cm->dirty = true;
+}
+
+void bal_ctl_resume(struct bal_ctl *c, int64_t saved_ms)
+{
+    if (saved_ms > 0 && saved_ms < c->last_step_ms)
+        c->last_step_ms = saved_ms;
 }
 
 int bal_ctl_restore_job(struct bal_ctl *c, const struct bal_job *j, bool requested, enum bal_jstate state,

@@ -156,6 +156,9 @@ int bal_ctl_advice(const struct bal_ctl *c, size_t m, int64_t now_ms, double *su
  * added. Call before the first step. */
 void bal_ctl_restore_machine(struct bal_ctl *c, size_t m, bool on, double power_w, int64_t since_ms,
                              unsigned starts_today, int32_t starts_day, const char *job_id);
+/* The restored state was saved at saved_ms: the first step credits the machines restored on with the
+ * energy of the time since (the relays held while the daemon was down). */
+void bal_ctl_resume(struct bal_ctl *c, int64_t saved_ms);
 int bal_ctl_restore_job(struct bal_ctl *c, const struct bal_job *j, bool requested, enum bal_jstate state,
                         int64_t done_ms);
 
