@@ -466,6 +466,27 @@ static bool xf_slot(const struct bal_ctl *c, int64_t s_ms, double *w)
     return true;
 }
 
+/* What the last minutes measured corrects the next NOWCAST_SLOTS slots, fading out: PV by the ratio of
+ * measured to forecast (a cloud deck tends to stay a while), base load by the difference. Without it
+ * a plan made because reality left the forecast would be made on the same wrong forecast again. */
+#define NOWCAST_SLOTS 4
+static void nowcast(struct bal_ctl *c)
+{
+    if (c->win_s < 180)
+        return;
+    double pv = c->win_pv_ws / c->win_s, base = c->win_base_ws / c->win_s;
+    double ratio = c->fc_pv[0] > 100 ? pv / c->fc_pv[0] : 1;
+    ratio = ratio < 0 ? 0 : ratio > 2 ? 2 : ratio;
+    double dbase = base - c->fc_load[0];
+    for (size_t k = 0; k < NOWCAST_SLOTS && k < c->nslots; k++) {
+        double a = (double)(NOWCAST_SLOTS - k) / NOWCAST_SLOTS;
+        c->fc_pv[k] *= 1 + (ratio - 1) * a;
+        c->fc_load[k] += dbase * a;
+        if (c->fc_load[k] < 0)
+            c->fc_load[k] = 0;
+    }
+}
+
 static void forecast(struct bal_ctl *c, int64_t s0)
 {
     int slot_min = (int)c->cfg->set.slot_min;
@@ -473,6 +494,7 @@ static void forecast(struct bal_ctl *c, int64_t s0)
     for (size_t k = 0; k < c->nslots; k++)
         xf_slot(c, s0 + (int64_t)k * c->slot_ms, &c->fc_pv[k]);
     bal_forecast_load(&c->lp, s0, slot_min, c->nslots, c->fc_load);
+    nowcast(c);
 }
 
 /* The jobs that matter now: not finished, within the horizon, deadline ahead (or being served). */
@@ -841,6 +863,11 @@ size_t bal_ctl_njobs(const struct bal_ctl *c)
 const struct bal_cjob *bal_ctl_job(const struct bal_ctl *c, size_t j)
 {
     return &c->jobs[j];
+}
+
+int64_t bal_ctl_last_step(const struct bal_ctl *c)
+{
+    return c->last_step_ms;
 }
 
 long bal_ctl_machine_job(const struct bal_ctl *c, size_t m)

@@ -141,6 +141,8 @@ const struct bal_plan *bal_ctl_plan(const struct bal_ctl *c, const double **pv_w
  * machines. */
 void bal_ctl_take_job_events(struct bal_ctl *c, void (*fn)(void *ud, const struct bal_cjob *j), void *ud);
 void bal_ctl_take_machine_events(struct bal_ctl *c, void (*fn)(void *ud, size_t m), void *ud);
+/* The time of the last step: the energy of running jobs is credited up to it (a saved state says so). */
+int64_t bal_ctl_last_step(const struct bal_ctl *c);
 /* Index of machine m's job in bal_ctl_job order, -1 none. */
 long bal_ctl_machine_job(const struct bal_ctl *c, size_t m);
 

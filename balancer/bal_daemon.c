@@ -431,10 +431,10 @@ static void drain(struct daemon *d, int64_t deadline_ns)
 
 /* ---- the persisted state ------------------------------------------------------------------------- */
 
-static void export_state(const struct daemon *d, struct bal_pstate *s, int64_t now)
+static void export_state(const struct daemon *d, struct bal_pstate *s)
 {
     size_t nj = bal_ctl_njobs(d->ctl);
-    s->saved_ms = now;
+    s->saved_ms = bal_ctl_last_step(d->ctl); /* energy is credited up to there; a restart credits the rest */
     s->jobs = fg_calloc(nj ? nj : 1, sizeof *s->jobs);
     s->machines = fg_calloc(d->nm ? d->nm : 1, sizeof *s->machines);
     for (size_t j = 0; j < nj; j++) {
@@ -473,7 +473,7 @@ static void save_state(struct daemon *d, int64_t now)
 {
     struct bal_pstate s = { 0 };
     char err[300];
-    export_state(d, &s, now);
+    export_state(d, &s);
     if (bal_persist_save(d->state_path, &s, err, sizeof err) < 0)
         fg_complain(&d->save_err, fg_clock_tick_ms(d->clk), FG_LOG_ERROR, "state", NULL, "%s", err);
     else
@@ -509,6 +509,8 @@ static void restore_state(struct daemon *d)
     }
     if (rc < 0) {
         fg_log(FG_LOG_ERROR, "state", NULL, "%s: starting afresh", err);
+        if (rc == -EINVAL && bal_persist_quarantine(d->state_path, err, sizeof err) == 0)
+            fg_log(FG_LOG_WARN, "state", NULL, "the unreadable file is kept as %s.bad", d->state_path);
         return;
     }
     restore_jobs(d, &s);
@@ -678,6 +680,12 @@ static int start_mqtt(struct daemon *d)
     return 0;
 }
 
+static void ignore_machine_event(void *ud, size_t m)
+{
+    (void)ud;
+    (void)m;
+}
+
 /* SIGTERM: the machines as their shutdown rule says, their states published, the state saved, then
  * the status goes offline. */
 static void stop(struct daemon *d)
@@ -685,6 +693,7 @@ static void stop(struct daemon *d)
     struct bal_cmd cmds[BAL_MAX_MACHINES];
     int64_t now = now_ms(d);
     fg_notify_stopping();
+    publish_events(d); /* what the last step changed, before the shutdown's own states */
     size_t n = bal_ctl_shutdown(d->ctl, now, cmds, BAL_MAX_MACHINES);
     send_cmds(d, cmds, n);
     for (size_t k = 0; k < n; k++) {
@@ -692,7 +701,7 @@ static void stop(struct daemon *d)
         snprintf(sub, sizeof sub, "machine/%s/state", bal_ctl_machine(d->ctl, cmds[k].machine)->id);
         publish_free(d, sub, bal_msg_machine(d->ctl, cmds[k].machine, now, "shutdown"), true);
     }
-    bal_ctl_take_machine_events(d->ctl, on_machine_event, d); /* the rest unchanged: marks cleared */
+    bal_ctl_take_machine_events(d->ctl, ignore_machine_event, NULL); /* published above, as "shutdown" */
     save_state(d, now);
     fg_log(FG_LOG_INFO, "balancer", NULL, "stopping: %zu machines switched by their shutdown rule", n);
     fg_mqtt_stop(d->mq, 3000);

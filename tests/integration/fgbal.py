@@ -2,8 +2,10 @@
 live site of fabgrid-sim devices (a 12 kWp inverter following NREL SERF East, an SDM630 grid meter with
 the workshop's base load, a relay module switching the machines), the collector and the balancer on a
 fast simulated clock, and readers of what they publish."""
+import datetime
 import json
 import os
+import time
 
 from fgtest import BIN, DATA, ROOT, Sub, free_port, wait_for, wait_port
 
@@ -36,24 +38,45 @@ def workshop(env, mport, sport, poll_ms=10000, extra_machines=(), extra_jobs=(),
     cfg["sim"] = {"load_csv": LOAD, "load_scale": LOAD_SCALE,
                   "devices": {"inverter": {"pv_csv": PV, "pv_scale": PV_SCALE}}}
     cfg["balancer"]["state_file"] = env.path("balancer-state.json")
+    # at 600x a millisecond of latency is 0.6 s of simulated time: a command is confirmed by the
+    # collector's next relay poll, so the timeout covers a poll and the way there
+    cfg["balancer"]["confirm_timeout_s"] = 3 * poll_ms // 1000
     cfg["balancer"].update(balancer or {})
     return cfg
 
 
+class Clock:
+    """One simulated timeline for every process of a site: a daemon started (or restarted) later gets
+    a --clock that begins where the others already are."""
+
+    def __init__(self, start_iso, speed):
+        self.start = datetime.datetime.fromisoformat(start_iso)
+        self.speed = speed
+        self.t0 = time.monotonic()
+
+    def arg(self):
+        now = self.start + datetime.timedelta(seconds=(time.monotonic() - self.t0) * self.speed)
+        return f"{now.isoformat(timespec='milliseconds')}@{self.speed}"
+
+
 def start_site(env, cfg, clock, with_balancer=True):
-    """Starts sim, a subscriber to everything, the collector and (optionally) the balancer on clock
-    ("START@SPEED"); returns (config path, subscriber, balancer process or None)."""
+    """Starts sim, a subscriber to everything, the collector and (optionally) the balancer on one
+    timeline (a Clock); returns (config path, subscriber, balancer process or None)."""
     conf = env.write_json("site.json", cfg)
-    sim = env.sim(conf, extra=["--clock", clock])
+    sim = env.sim(conf, extra=["--clock", clock.arg()])
     wait_port(cfg["buses"][0]["port"], sim)
     sub = Sub(env, cfg["mqtt"]["port"], "#")
-    env.collector(conf, extra=["--clock", clock])
+    collector(env, conf, clock)
     bal = balancer(env, conf, clock) if with_balancer else None
     return conf, sub, bal
 
 
+def collector(env, conf, clock):
+    return env.collector(conf, extra=["--clock", clock.arg()])
+
+
 def balancer(env, conf, clock, name="balancer"):
-    return env.start([os.path.join(BIN, "fabgrid-balancer"), "-c", conf, "--clock", clock, "-v"], name)
+    return env.start([os.path.join(BIN, "fabgrid-balancer"), "-c", conf, "--clock", clock.arg(), "-v"], name)
 
 
 def payloads(sub, topic):

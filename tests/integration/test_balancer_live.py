@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fgtest import BIN, Env, check, check_eq, done, free_port  # noqa: E402
-from fgbal import LOAD, PREFIX, PV, PV_SCALE, LOAD_SCALE, coil_changes, machine_switches, payloads, \
+from fgbal import Clock, LOAD, PREFIX, PV, PV_SCALE, LOAD_SCALE, coil_changes, machine_switches, payloads, \
     self_consumption, start_site, wait_sim_time, workshop  # noqa: E402
 
 SPEED = 600
@@ -34,7 +34,7 @@ def main():
     env = Env("bal-live")
     try:
         cfg = workshop(env, env.mosquitto(), free_port())
-        conf, sub, bal = start_site(env, cfg, f"{START}@{SPEED}")
+        conf, sub, bal = start_site(env, cfg, Clock(START, SPEED))
         check("the simulated day reaches 21:00", wait_sim_time(sub, T1, timeout=float(os.environ.get("LIVE_TIMEOUT", 16.5 * 3600 / SPEED + 60))))
         env.stop(bal)
         check_eq("the balancer exits 0 on SIGTERM", bal.returncode, 0)
