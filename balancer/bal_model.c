@@ -652,7 +652,8 @@ static void sec_jobs(struct loader *L)
 static const char *const balancer_keys[] = { "interval_s", "slot_min", "horizon_h", "stale_after_s",
                                              "surplus_margin_w", "surplus_delay_s", "hysteresis_w",
                                              "state_file", "replan_margin_w", "confirm_timeout_s",
-                                             "confirm_retries", "confirm_power_w", "forecast_topic", NULL };
+                                             "confirm_retries", "confirm_power_w", "forecast_topic",
+                                             "mqtt_username", "mqtt_password_file", NULL };
 static const long slot_mins[] = { 5, 6, 10, 12, 15, 20, 30, 60 }; /* 5..60 and dividing an hour */
 #define STATE_FILE_DEFAULT "/var/lib/fabgrid/balancer-state.json"
 
@@ -687,6 +688,32 @@ static void balancer_daemon_keys(struct fg_cfg *c, const cJSON *b, struct bal_se
     s->confirm_retries = (unsigned)retries;
 }
 
+/* The balancer's own MQTT login: one site file serves both daemons, and the broker's ACL gives each
+ * its own rights, so these replace mqtt.username / mqtt.password_file for the balancer. */
+static void balancer_login(struct fg_cfg *c, const cJSON *b, struct fg_mqtt_cfg *m)
+{
+    char user[sizeof m->username];
+    const char *file;
+    int ru = fg_cfg_strbuf(c, b, "balancer", "mqtt_username", false, NULL, user, sizeof user);
+    int rf = fg_cfg_str(c, b, "balancer", "mqtt_password_file", false, 255, NULL, &file);
+    if (ru != 0 && rf == 0) {
+        fg_cfg_errorf(c, cJSON_GetObjectItemCaseSensitive(b, "mqtt_password_file"), "balancer.mqtt_password_file",
+                      "requires \"mqtt_username\"");
+        return;
+    }
+    if (ru != 0)
+        return;
+    fg_strlcpy(m->username, user, sizeof m->username);
+    if (m->password) {
+        memset(m->password, 0, strlen(m->password));
+        free(m->password);
+        m->password = NULL;
+    }
+    if (rf == 0)
+        fg_cfg_read_secret(c, cJSON_GetObjectItemCaseSensitive(b, "mqtt_password_file"), "balancer.mqtt_password_file",
+                           file, &m->password);
+}
+
 static void sec_balancer(struct loader *L)
 {
     struct fg_cfg *c = L->c;
@@ -711,6 +738,7 @@ static void sec_balancer(struct loader *L)
     s->stale_after_s = (unsigned)stale_after_s;
     s->surplus_delay_s = (unsigned)delay_s;
     balancer_daemon_keys(c, b, s);
+    balancer_login(c, b, &L->cfg->mqtt);
 }
 
 /* ---- loading ---- */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bal_model.h"
@@ -498,6 +499,30 @@ static void test_err_balancer(void **state)
         "balancer.slotmin: unknown key (did you mean \"slot_min\"?)", NULL }));
 }
 
+/* The balancer's own MQTT login replaces the collector's; a password file needs a user name. */
+static void test_balancer_login(void **state)
+{
+    (void)state;
+    char pass[160], text[512];
+    snprintf(pass, sizeof pass, "%s/bal.pass", tmpdir);
+    FILE *f = fopen(pass, "w");
+    assert_non_null(f);
+    fputs("s3cret\n", f);
+    fclose(f);
+    assert_int_equal(chmod(pass, 0600), 0);
+    snprintf(text, sizeof text, "{\"site\":{\"id\":\"s\"},\"mqtt\":{\"username\":\"collector\"},"
+             "\"balancer\":{\"mqtt_username\":\"balancer\",\"mqtt_password_file\":\"%s\"}}", pass);
+    struct bal_config *c = load_ok(write_tmp(text));
+    assert_string_equal(c->mqtt.username, "balancer");
+    assert_string_equal(c->mqtt.password, "s3cret");
+    bal_config_free(c);
+    snprintf(text, sizeof text, "{\"site\":{\"id\":\"s\"},\"balancer\":{\"mqtt_password_file\":\"%s\"}}", pass);
+    const char *file = write_tmp(text);
+    assert_string_equal(load_errors(file), expect(file, (const char *[]){
+        "balancer.mqtt_password_file: requires \"mqtt_username\"", NULL }));
+    unlink(pass);
+}
+
 static void test_err_shape(void **state)
 {
     char many[8192];
@@ -831,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_err_surplus_required),
         cmocka_unit_test(test_err_actuator),
         cmocka_unit_test(test_err_balancer),
+        cmocka_unit_test(test_balancer_login),
         cmocka_unit_test(test_err_shape),
         cmocka_unit_test(test_calendar_berlin),
         cmocka_unit_test(test_calendar_denver),
