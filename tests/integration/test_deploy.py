@@ -11,8 +11,9 @@ import socket
 import stat
 import subprocess
 import threading
+import time
 
-from fgtest import ROOT, Env, Sub, check, check_eq, done, free_port, wait_for, wait_port
+from fgtest import ROOT, Env, Sub, check, check_eq, done, free_port, influx_ping, wait_for, wait_port
 
 DEPLOY = os.path.join(ROOT, "deploy")
 N = 3  # messages per topic and user in the ACL checks
@@ -243,7 +244,178 @@ def test_mosquitto():
         env.close()
 
 
+# ---- InfluxDB ----------------------------------------------------------------------------------------
+
+def influxd_auth(env):
+    """A real influxd with authentication on and continuous queries looked for every second."""
+    port, rpc = free_port(), free_port()
+    d = env.path("influx")
+    conf = env.write("influxd.conf", f"""reporting-disabled = true
+bind-address = "127.0.0.1:{rpc}"
+[meta]
+  dir = "{d}/meta"
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{port}"
+  auth-enabled = true
+  log-enabled = false
+[logging]
+  level = "warn"
+[continuous_queries]
+  enabled = true
+  log-enabled = false
+  run-interval = "1s"
+""")
+    p = env.start(["/usr/bin/influxd", "run", "-config", conf], "influxd")
+    wait_port(port, p, timeout=60)
+    wait_for(lambda: influx_ping(port), timeout=30)
+    return port
+
+
+def http(port, path, user=None, pw=None, data=None, params=None):
+    """(status, decoded JSON or text) of a request to influxd."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    url = f"http://127.0.0.1:{port}{path}?" + urllib.parse.urlencode(params or {})
+    req = urllib.request.Request(url, data=data.encode() if data is not None else None, method="POST")
+    if user:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, body = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read().decode()
+    try:
+        return status, json.loads(body) if body else None
+    except ValueError:
+        return status, body
+
+
+class Influx:
+    def __init__(self, env, port):
+        self.env, self.port = env, port
+
+    def pw(self, who):
+        with open(self.env.path(f"etc/fabgrid/influx-{who}.pass")) as f:
+            return f.read().strip()
+
+    def q(self, stmt, who="admin", db=None):
+        params = {"q": stmt, "epoch": "s"}
+        if db:
+            params["db"] = db
+        return http(self.port, "/query", who, self.pw(who), params=params)
+
+    def rows(self, stmt, db=None):
+        status, body = self.q(stmt, db=db)
+        series = body["results"][0].get("series") or []
+        return [s.get("values") or [] for s in series]
+
+    def write(self, who, lines, rp=None):
+        params = {"db": "fabgrid", "precision": "s"}
+        if rp:
+            params["rp"] = rp
+        return http(self.port, "/write", who, self.pw(who) if who else None, data=lines, params=params)[0]
+
+
+def setup_script(env, port):
+    return subprocess.run(["sh", os.path.join(DEPLOY, "influxdb-setup.sh"), "--url", f"http://127.0.0.1:{port}",
+                           "--root", env.dir], capture_output=True, text=True, timeout=120)
+
+
+CQ = ('CREATE CONTINUOUS QUERY cq_1m_means ON fabgrid RESAMPLE EVERY 1m FOR 10m BEGIN SELECT mean(*) INTO '
+      'fabgrid.year.:MEASUREMENT FROM fabgrid.raw./.*/ GROUP BY time(1m), * END')
+
+
+def check_schema(ix):
+    check_eq("retention policies", ix.rows('SHOW RETENTION POLICIES ON "fabgrid"'),
+             [[["autogen", "0s", "168h0m0s", 1, False], ["raw", "720h0m0s", "24h0m0s", 1, True],
+               ["year", "8760h0m0s", "168h0m0s", 1, False]]])
+    status, body = ix.q("SHOW CONTINUOUS QUERIES")
+    cqs = {s["name"]: s.get("values") for s in body["results"][0]["series"]}
+    check_eq("continuous queries", cqs.get("fabgrid"), [["cq_1m_means", CQ]])
+    check_eq("users", ix.rows("SHOW USERS"), [[["admin", True], ["collector", False], ["grafana", False]]])
+    check_eq("collector's grants", ix.rows('SHOW GRANTS FOR "collector"'), [[["fabgrid", "WRITE"]]])
+    check_eq("grafana's grants", ix.rows('SHOW GRANTS FOR "grafana"'), [[["fabgrid", "READ"]]])
+
+
+def check_rights(ix):
+    now = int(time.time())
+    check_eq("anonymous write: 401", ix.write(None, f"balance,site=t pv_w=1 {now}"), 401)
+    check_eq("collector writes: 204", ix.write("collector", f"balance,site=t pv_w=1 {now}"), 204)
+    check_eq("grafana cannot write: 403", ix.write("grafana", f"balance,site=t pv_w=2 {now}"), 403)
+    status, body = ix.q('SELECT pv_w FROM "balance"', who="grafana", db="fabgrid")
+    check_eq("grafana reads", (status, body["results"][0]["series"][0]["values"]), (200, [[now, 1]]))
+    check_eq("collector cannot read", ix.q('SELECT pv_w FROM "balance"', who="collector", db="fabgrid"),
+             (403, {"error": "error authorizing query: collector not authorized to execute statement "
+                             "'SELECT pv_w FROM balance', requires READ on fabgrid"}))
+    check_eq("collector cannot drop the database", ix.q('DROP DATABASE "fabgrid"', who="collector"),
+             (403, {"error": "error authorizing query: collector not authorized to execute statement "
+                             "'DROP DATABASE fabgrid', requires admin privilege"}))
+
+
+def check_cq_update(env, ix, port):
+    """A changed continuous query in the schema replaces the old one (a CQ cannot be altered in place)."""
+    with open(os.path.join(DEPLOY, "influxdb", "schema.iql")) as f:
+        old = f.read().replace("FOR 10m", "FOR 5m")
+    out = subprocess.run(["sh", os.path.join(DEPLOY, "influxdb-setup.sh"), "--url", f"http://127.0.0.1:{port}",
+                          "--root", env.dir, "--schema", env.write("old.iql", old)], capture_output=True, text=True)
+    status, body = ix.q("SHOW CONTINUOUS QUERIES")
+    cqs = {s["name"]: s.get("values") for s in body["results"][0]["series"]}
+    check_eq("an older schema's CQ is applied", (out.returncode, cqs.get("fabgrid")),
+             (0, [["cq_1m_means", CQ.replace("FOR 10m", "FOR 5m")]]))
+    check_eq("rerun with the shipped schema: exit 0", setup_script(env, port).returncode, 0)
+
+
+def check_cq(ix):
+    """Points two minutes old in "raw" become 1-minute means in "year" at the next minute boundary."""
+    t0 = (int(time.time()) - 120) // 60 * 60
+    lines = "\n".join([f"device,site=t,device=inv1,role=pv power_w=100,energy_wh=5 {t0 + 1}",
+                       f"device,site=t,device=inv1,role=pv power_w=200,energy_wh=7 {t0 + 31}",
+                       f"machine,site=t,machine=kiln on=1i,power_w=6000 {t0 + 5}"])
+    check_eq("points written to raw", ix.write("collector", lines), 204)
+    sel = 'SELECT * FROM "fabgrid"."year"."device"'
+    got = wait_for(lambda: ix.rows(sel, db="fabgrid"), timeout=75, step=0.5)
+    check_eq("CQ: year.device has the minute's means with the tags",
+             got, [[[t0, "inv1", 6, 150, "pv", "t"]]])
+    check_eq("CQ: year.device fields are mean_<field>",
+             ix.rows('SHOW FIELD KEYS FROM "fabgrid"."year"."device"', db="fabgrid"),
+             [[["mean_energy_wh", "float"], ["mean_power_w", "float"]]])
+    check_eq("CQ: year.machine (integer field on -> mean_on)",
+             ix.rows('SELECT mean_on, mean_power_w FROM "fabgrid"."year"."machine"', db="fabgrid"),
+             [[[t0, 1, 6000]]])
+
+
+def test_influx():
+    env = Env("deploy-influx")
+    try:
+        port = influxd_auth(env)
+        out = setup_script(env, port)
+        check_eq("influxdb-setup.sh exit 0", (out.returncode, out.stderr.count("new password")), (0, 3))
+        check("created the admin", "created admin user admin" in out.stdout, out.stdout + out.stderr)
+        modes = {n: stat.S_IMODE(os.stat(env.path(f"etc/fabgrid/influx-{n}.pass")).st_mode)
+                 for n in ("admin", "collector", "grafana")}
+        check_eq("influx password files are 0600", modes, {"admin": 0o600, "collector": 0o600, "grafana": 0o600})
+        ix = Influx(env, port)
+        again = setup_script(env, port)
+        check_eq("second run: exit 0, no new password", (again.returncode, again.stderr), (0, ""))
+        check_cq_update(env, ix, port)
+        check_schema(ix)
+        check_rights(ix)
+        check_cq(ix)
+    finally:
+        env.close()
+
+
 def main():
+    test_influx()
     test_mosquitto()
     done()
 
