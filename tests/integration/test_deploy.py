@@ -414,7 +414,106 @@ def test_influx():
         env.close()
 
 
+# ---- make install and the systemd units -------------------------------------------------------------
+
+def expected_tree():
+    """Every file make install DESTDIR=... PREFIX=/usr writes, with its mode."""
+    rel = lambda pattern: sorted(os.path.relpath(f, ROOT) for f in glob.glob(os.path.join(ROOT, pattern)))
+    tree = {"etc/fabgrid/site.json.example": 0o644,
+            "usr/bin/fabgrid-balancer": 0o755, "usr/bin/fabgrid-collector": 0o755, "usr/bin/fabgrid-sim": 0o755,
+            "usr/lib/systemd/system/fabgrid-balancer.service": 0o644,
+            "usr/lib/systemd/system/fabgrid-collector.service": 0o644,
+            "usr/lib/sysusers.d/fabgrid.conf": 0o644,
+            "usr/share/fabgrid/deploy/influxdb-setup.sh": 0o755,
+            "usr/share/fabgrid/deploy/mosquitto-users.sh": 0o755,
+            "usr/share/fabgrid/deploy/influxdb/README.md": 0o644,
+            "usr/share/fabgrid/deploy/influxdb/influxdb.conf": 0o644,
+            "usr/share/fabgrid/deploy/influxdb/schema.iql": 0o644,
+            "usr/share/fabgrid/deploy/mosquitto/fabgrid.acl": 0o644,
+            "usr/share/fabgrid/deploy/mosquitto/fabgrid.conf": 0o644}
+    for f in rel("config/profiles/*.json"):
+        tree["usr/share/fabgrid/profiles/" + os.path.basename(f)] = 0o644
+    for f in rel("config/*.json"):
+        tree["usr/share/fabgrid/examples/" + os.path.basename(f)] = 0o644
+    for d, _, files in os.walk(os.path.join(ROOT, "dashboards")):
+        for f in files:
+            tree["usr/share/fabgrid/" + os.path.relpath(os.path.join(d, f), ROOT)] = 0o644
+    return tree
+
+
+def installed_tree(root):
+    tree = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            tree[os.path.relpath(p, root)] = stat.S_IMODE(os.lstat(p).st_mode)
+    return tree
+
+
+def make_install(env, build, **var):
+    args = ["make", "-C", ROOT, "--no-print-directory", "-j2", "install", f"BUILD={build}", "SANITIZE="]
+    args += [f"{k}={v}" for k, v in var.items()]
+    return subprocess.run(args, capture_output=True, text=True, timeout=600)
+
+
+def unit_lines(path, key):
+    with open(path) as f:
+        return [ln.split("=", 1)[1].strip() for ln in f if ln.startswith(key + "=")]
+
+
+def run_exec_start_pre(unit):
+    """Runs the unit's ExecStartPre (the --check) with the unit's Environment=, as systemd would."""
+    env = {k: v for k, v in os.environ.items() if k != "FABGRID_PROFILE_DIR"}
+    for e in unit_lines(unit, "Environment"):
+        k, _, v = e.partition("=")
+        env[k] = v
+    return subprocess.run(unit_lines(unit, "ExecStartPre")[0].split(), capture_output=True, text=True, env=env)
+
+
+def test_install():
+    env = Env("deploy-install")
+    try:
+        build, dest = env.path("build"), env.path("dest")
+        out = make_install(env, build, DESTDIR=dest, PREFIX="/usr")
+        check_eq("make install DESTDIR PREFIX=/usr: exit 0", (out.returncode, out.stderr), (0, ""))
+        check_eq("installed tree: files and modes", installed_tree(dest), expected_tree())
+        units = os.path.join(dest, "usr/lib/systemd/system")
+        col, bal = os.path.join(units, "fabgrid-collector.service"), os.path.join(units, "fabgrid-balancer.service")
+        check_eq("collector unit runs the installed binary",
+                 (unit_lines(col, "ExecStartPre"), unit_lines(col, "ExecStart"), unit_lines(col, "Environment")),
+                 (["/usr/bin/fabgrid-collector -c /etc/fabgrid/site.json --check"],
+                  ["/usr/bin/fabgrid-collector -c /etc/fabgrid/site.json"],
+                  ["FABGRID_PROFILE_DIR=/usr/share/fabgrid/profiles"]))
+        check_eq("balancer unit runs the installed binary",
+                 (unit_lines(bal, "ExecStartPre"), unit_lines(bal, "ExecStart"), unit_lines(bal, "ExecReload")),
+                 (["/usr/bin/fabgrid-balancer -c /etc/fabgrid/site.json --check"],
+                  ["/usr/bin/fabgrid-balancer -c /etc/fabgrid/site.json"], ["/bin/kill -HUP $MAINPID"]))
+        for u in (col, bal):
+            with open(u) as f:
+                check("no @placeholders@ left in " + os.path.basename(u), not re.search(r"@[A-Z]+@", f.read()))
+        with open(os.path.join(dest, "usr/bin/fabgrid-collector"), "rb") as f:
+            check("collector built for PREFIX=/usr (profile dir)", b"/usr/share/fabgrid/profiles" in f.read())
+
+        # systemd-analyze verify needs the ExecStart binaries to exist: install to a real prefix in the temp dir
+        pfx = env.path("prefix")
+        out = make_install(env, build, PREFIX=pfx)
+        check_eq("make install PREFIX=tmp: exit 0", out.returncode, 0)
+        units = [os.path.join(pfx, "lib/systemd/system", u) for u in ("fabgrid-collector.service",
+                                                                      "fabgrid-balancer.service")]
+        ver = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
+        check_eq("systemd-analyze verify accepts both units (no warnings)",
+                 (ver.returncode, ver.stdout, ver.stderr), (0, "", ""))
+        os.link(os.path.join(pfx, "etc/fabgrid/site.json.example"), os.path.join(pfx, "etc/fabgrid/site.json"))
+        for u in units:
+            r = run_exec_start_pre(u)
+            check_eq(f"{os.path.basename(u)}: ExecStartPre --check passes on the example config",
+                     r.returncode, 0)
+    finally:
+        env.close()
+
+
 def main():
+    test_install()
     test_influx()
     test_mosquitto()
     done()
