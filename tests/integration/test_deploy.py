@@ -374,13 +374,17 @@ def check_cq_update(env, ix, port):
     check_eq("rerun with the shipped schema: exit 0", setup_script(env, port).returncode, 0)
 
 
-def check_cq(ix):
-    """Points two minutes old in "raw" become 1-minute means in "year" at the next minute boundary."""
+def write_cq_points(ix):
+    """Points two minutes old in "raw"; the continuous query's next run (at a minute boundary) means them."""
     t0 = (int(time.time()) - 120) // 60 * 60
     lines = "\n".join([f"device,site=t,device=inv1,role=pv power_w=100,energy_wh=5 {t0 + 1}",
                        f"device,site=t,device=inv1,role=pv power_w=200,energy_wh=7 {t0 + 31}",
                        f"machine,site=t,machine=kiln on=1i,power_w=6000 {t0 + 5}"])
     check_eq("points written to raw", ix.write("collector", lines), 204)
+    return t0
+
+
+def check_cq(ix, t0):
     sel = 'SELECT * FROM "fabgrid"."year"."device"'
     got = wait_for(lambda: ix.rows(sel, db="fabgrid"), timeout=75, step=0.5)
     check_eq("CQ: year.device has the minute's means with the tags",
@@ -393,25 +397,24 @@ def check_cq(ix):
              [[[t0, 1, 6000]]])
 
 
-def test_influx():
-    env = Env("deploy-influx")
-    try:
-        port = influxd_auth(env)
-        out = setup_script(env, port)
-        check_eq("influxdb-setup.sh exit 0", (out.returncode, out.stderr.count("new password")), (0, 3))
-        check("created the admin", "created admin user admin" in out.stdout, out.stdout + out.stderr)
-        modes = {n: stat.S_IMODE(os.stat(env.path(f"etc/fabgrid/influx-{n}.pass")).st_mode)
-                 for n in ("admin", "collector", "grafana")}
-        check_eq("influx password files are 0600", modes, {"admin": 0o600, "collector": 0o600, "grafana": 0o600})
-        ix = Influx(env, port)
-        again = setup_script(env, port)
-        check_eq("second run: exit 0, no new password", (again.returncode, again.stderr), (0, ""))
-        check_cq_update(env, ix, port)
-        check_schema(ix)
-        check_rights(ix)
-        check_cq(ix)
-    finally:
-        env.close()
+def test_influx(env, then):
+    """Sets InfluxDB up and writes the CQ's input, runs then() while the CQ's minute comes, checks its output."""
+    port = influxd_auth(env)
+    out = setup_script(env, port)
+    check_eq("influxdb-setup.sh exit 0", (out.returncode, out.stderr.count("new password")), (0, 3))
+    check("created the admin", "created admin user admin" in out.stdout, out.stdout + out.stderr)
+    modes = {n: stat.S_IMODE(os.stat(env.path(f"etc/fabgrid/influx-{n}.pass")).st_mode)
+             for n in ("admin", "collector", "grafana")}
+    check_eq("influx password files are 0600", modes, {"admin": 0o600, "collector": 0o600, "grafana": 0o600})
+    ix = Influx(env, port)
+    again = setup_script(env, port)
+    check_eq("second run: exit 0, no new password", (again.returncode, again.stderr), (0, ""))
+    check_cq_update(env, ix, port)
+    check_schema(ix)
+    check_rights(ix)
+    t0 = write_cq_points(ix)
+    then()
+    check_cq(ix, t0)
 
 
 # ---- make install and the systemd units -------------------------------------------------------------
@@ -513,9 +516,11 @@ def test_install():
 
 
 def main():
-    test_install()
-    test_influx()
-    test_mosquitto()
+    env = Env("deploy-influx")
+    try:
+        test_influx(env, lambda: (test_install(), test_mosquitto()))
+    finally:
+        env.close()
     done()
 
 
