@@ -209,13 +209,9 @@ def mosquitto(demo):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         demo.write(f"run/{u}.pass", pw, 0o600)
     os.chmod(pwfile, 0o600)
-    user = ""
-    if os.geteuid() == 0:  # mosquitto started by root drops to its own user, which must read the file
-        try:
-            import pwd
-            os.chown(pwfile, pwd.getpwnam("mosquitto").pw_uid, -1)
-        except KeyError:
-            user = "user root\n"
+    # Started by root, mosquitto would drop to user "mosquitto", who cannot read these files in a private
+    # temp dir: on loopback for a few minutes it stays root instead.
+    user = "user root\n" if os.geteuid() == 0 else ""
     port = free_port()
     conf = demo.write("run/mosquitto.conf", f"listener {port} 127.0.0.1\nallow_anonymous false\n"
                       f"password_file {pwfile}\nacl_file {acl}\npersistence false\n{user}")
@@ -376,10 +372,22 @@ def progress(demo, t_end, procs):
 
 # ---- the balancer ----
 
+class Clock:
+    """One simulated timeline for every daemon: each --clock starts where the shared timeline is at the
+    moment the daemon is launched (a daemon's clock starts at START when it starts)."""
+
+    def __init__(self, start):
+        self.start, self.real0 = start, time.time()
+
+    def args(self):
+        now = self.start + dt.timedelta(seconds=round((time.time() - self.real0) * SPEED))
+        return ["--clock", f"{now.isoformat()}@{SPEED:g}"]
+
+
 def balancer(demo, conf, clock):
     """Starts the live balancer. Returns its process, or None (with the reason printed) when this build
     has no live daemon yet; the rest of the demo runs without it."""
-    p = demo.start([os.path.join(BIN, "fabgrid-balancer"), "-c", conf, *clock], "balancer")
+    p = demo.start([os.path.join(BIN, "fabgrid-balancer"), "-c", conf, *clock.args()], "balancer")
     online = wait_for(lambda: p.poll() is not None or (demo.msgs.get(f"fabgrid/{SITE}/balancer/status") == "online"),
                       timeout=15)
     if p.poll() is None and online:
@@ -516,7 +524,6 @@ def summary(demo, port, t0, t1):
 def run(demo):
     day = demo_day()
     start = dt.datetime.combine(day, dt.time(5), TZ)
-    clock = ["--clock", f"{start.isoformat()}@{SPEED:g}"]
     print(f"fabgrid demo in {DEMO_DIR}: site {SITE}, simulated {start:%Y-%m-%d %H:%M} America/Denver, "
           f"x{SPEED:g} for {SECONDS:g} s", flush=True)
     mport, users, acl = mosquitto(demo)
@@ -528,9 +535,10 @@ def run(demo):
     conf_b = site_config(demo, day, mport, iport, sport, "balancer")
     reader = next((u for u in ("dashboard", "operator", "collector") if u in acl_users(open(acl).read())), "collector")
     subscribe(demo, mport, reader, users[reader])
-    sim = demo.start([os.path.join(BIN, "fabgrid-sim"), "-c", conf_c, *clock], "sim")
+    clock = Clock(start)
+    sim = demo.start([os.path.join(BIN, "fabgrid-sim"), "-c", conf_c, *clock.args()], "sim")
     wait_port(sport, sim)
-    col = demo.start([os.path.join(BIN, "fabgrid-collector"), "-c", conf_c, "--profiles", PROFILES, *clock],
+    col = demo.start([os.path.join(BIN, "fabgrid-collector"), "-c", conf_c, "--profiles", PROFILES, *clock.args()],
                      "collector")
     if not wait_for(lambda: last(demo, "balance"), timeout=30):
         raise RuntimeError(f"no balance message within 30 s; see {demo.path('logs', 'collector.log')}")

@@ -95,46 +95,54 @@ def resolve_vars(port, name, d, t0, t1):
 def main():
     env = Env("dashboards")
     try:
-        boards = {os.path.basename(f): json.load(open(f)) for f in sorted(glob.glob(os.path.join(DASH, "*.json")))}
-        static_checks(boards)
-        demo_dir = env.path("demo")
-        r = subprocess.run([PY, os.path.join(ROOT, "deploy", "demo.py")], capture_output=True, text=True, timeout=150,
-                           env={**os.environ, "DEMO_DIR": demo_dir, "DEMO_SECONDS": "40", "DEMO_SPEED": "480"})
-        print(r.stdout)
-        check_eq("demo run exits 0", r.returncode, 0)
-        check("demo prints its summary", "self-consumption" in r.stdout and "picture of the day" in r.stdout,
-              r.stdout[-500:] + r.stderr[-500:])
-        balancer = "balancer: online" in r.stdout
-        port = env.influxd(name="demo/influxd")
-        rng = influx_query(port, "SELECT first(pv_w), last(pv_w) FROM balance", "fabgrid")["results"][0]["series"][0]
-        t0, t1 = rng["values"][0][0], rng["values"][0][0]
-        t1 = influx_query(port, "SELECT last(pv_w) FROM balance", "fabgrid")["results"][0]["series"][0]["values"][0][0]
-        check("demo stored over an hour of simulated balance", t1 - t0 > 3600000, f"{t0}..{t1}")
-        empty, expected_empty = [], []
-        for name, d in boards.items():
-            v = resolve_vars(port, name, d, t0, t1)
-            for p in panels(d):
-                for t in p["targets"]:
-                    q = substitute(t["query"], v, t0, t1)
-                    label = f'{name}: {p["title"]} / {t["refId"]}'
-                    fed = any(m in BALANCER_FED for m in measurement(q))
-                    try:
-                        ok = has_data(influx_query(port, q, "fabgrid"))
-                        err = ""
-                    except OSError as e:
-                        ok, err = False, str(e)
-                    if fed and not balancer:
-                        expected_empty.append(label)
-                        if not ok:
-                            empty.append(label)
-                        continue
-                    check(f"{label} returns data", ok, err or f"no data: {q}")
-        if not balancer:
-            print("empty until the live balancer runs in the demo:\n  " + "\n  ".join(empty))
-            check_eq("without the live balancer exactly its queries are empty", empty, expected_empty)
+        run(env)
     finally:
         env.close()
     done()
+
+
+def run(env):
+    boards = {os.path.basename(f): json.load(open(f)) for f in sorted(glob.glob(os.path.join(DASH, "*.json")))}
+    static_checks(boards)
+    demo_dir = env.path("demo")
+    r = subprocess.run([PY, os.path.join(ROOT, "deploy", "demo.py")], capture_output=True, text=True, timeout=150,
+                       env={**os.environ, "DEMO_DIR": demo_dir, "DEMO_SECONDS": "40", "DEMO_SPEED": "480"})
+    print(r.stdout)
+    check_eq("demo run exits 0", r.returncode, 0)
+    check("demo prints its summary", "self-consumption" in r.stdout and "picture of the day" in r.stdout,
+          r.stdout[-500:] + r.stderr[-500:])
+    balancer = "balancer: online" in r.stdout
+    if r.returncode != 0:
+        return
+    port = env.influxd(name="demo/influxd")
+    first = influx_query(port, "SELECT first(pv_w) FROM balance", "fabgrid")["results"][0].get("series") or []
+    last = influx_query(port, "SELECT last(pv_w) FROM balance", "fabgrid")["results"][0].get("series") or []
+    t0 = first[0]["values"][0][0] if first else 0
+    t1 = last[0]["values"][0][0] if last else 0
+    if not check("demo stored over an hour of simulated balance", t1 - t0 > 3600000, f"{t0}..{t1}"):
+        return
+    empty, expected_empty = [], []
+    for name, d in boards.items():
+        v = resolve_vars(port, name, d, t0, t1)
+        for p in panels(d):
+            for t in p["targets"]:
+                q = substitute(t["query"], v, t0, t1)
+                label = f'{name}: {p["title"]} / {t["refId"]}'
+                fed = any(m in BALANCER_FED for m in measurement(q))
+                try:
+                    ok = has_data(influx_query(port, q, "fabgrid"))
+                    err = ""
+                except OSError as e:
+                    ok, err = False, str(e)
+                if fed and not balancer:
+                    expected_empty.append(label)
+                    if not ok:
+                        empty.append(label)
+                    continue
+                check(f"{label} returns data", ok, err or f"no data: {q}")
+    if not balancer:
+        print("empty until the live balancer runs in the demo:\n  " + "\n  ".join(empty))
+        check_eq("without the live balancer exactly its queries are empty", empty, expected_empty)
 
 
 if __name__ == "__main__":
