@@ -557,6 +557,7 @@ def run(demo):
 
 
 def main():
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     prepare_dir()
     demo = Demo(DEMO_DIR)
