@@ -84,7 +84,7 @@ $(BUILD)/lib/libbal.a: $(BAL_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-LIBS := $(BUILD)/lib/libbal.a $(BUILD)/lib/libcol.a $(BUILD)/lib/libsim.a $(BUILD)/lib/libfg.a
+LIBS := $(BUILD)/lib/libsim.a $(BUILD)/lib/libbal.a $(BUILD)/lib/libcol.a $(BUILD)/lib/libfg.a
 
 $(BUILD)/bin/fabgrid-collector: $(call obj,collector/main.c) $(LIBS)
 	@mkdir -p $(dir $@)

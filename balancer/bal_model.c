@@ -265,66 +265,150 @@ static int machine_windows(struct fg_cfg *c, const cJSON *o, const char *path, s
     return bad ? -1 : 0;
 }
 
-/* ---- machines: actuator and meter (stored by the daemon's issue; only checked here) ---- */
+/* ---- machines: actuator, meter, shutdown ---- */
 
 static const char *const actuator_keys[] = { "type", "device", "point", "preset", "topic", "payload_on",
                                              "payload_off", NULL };
 static const char *const actuator_types[] = { "modbus", "mqtt", "shelly-gen2", "tasmota", NULL };
+/* an "mqtt" actuator's presets; the last two equal the types "shelly-gen2" and "tasmota" */
+static const char *const preset_names[] = { "generic", "shelly-gen2", "tasmota", NULL };
+static const enum bal_act_type act_of_preset[] = { BAL_ACT_MQTT, BAL_ACT_SHELLY, BAL_ACT_TASMOTA };
+enum { TYPE_MODBUS, TYPE_MQTT, TYPE_SHELLY, TYPE_TASMOTA };
 
-/* Whether the document's section (an array of objects with "id") has an entry id. */
-static bool doc_has_id(const cJSON *root, const char *section, const char *id)
+/* The entry with that "id" in the document's section (an array of objects), or NULL. */
+static const cJSON *doc_find_id(const cJSON *root, const char *section, const char *id)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, section), *e;
     if (!cJSON_IsArray(arr))
-        return false;
+        return NULL;
     cJSON_ArrayForEach(e, arr) {
         const cJSON *eid = cJSON_GetObjectItemCaseSensitive(e, "id");
         if (cJSON_IsString(eid) && strcmp(eid->valuestring, id) == 0)
-            return true;
+            return e;
     }
-    return false;
+    return NULL;
 }
 
-/* obj[key], if present, must be a device id found in one of the sections (NULL-terminated). */
+/* obj[key], if present, must be a device id found in one of the sections (NULL-terminated); it is
+ * copied into dst ("" when absent or invalid) and *entry (may be NULL) receives the entry. */
 static int device_ref(struct loader *L, const cJSON *o, const char *path, const char *key, bool required,
-                      const char *const *sections, const char *where)
+                      const char *const *sections, const char *where, char *dst, const cJSON **entry)
 {
     char kp[FG_CFG_PATH_MAX], id[FG_CFG_ID_MAX + 1];
+    const cJSON *e = NULL;
     int rc = fg_cfg_id(L->c, o, path, key, required, NULL, id, sizeof id);
+    dst[0] = '\0';
+    if (entry)
+        *entry = NULL;
     if (rc != 0)
         return rc < 0 ? -1 : 0;
-    for (size_t i = 0; sections[i]; i++)
-        if (doc_has_id(L->root, sections[i], id))
-            return 0;
+    for (size_t i = 0; sections[i] && !e; i++)
+        e = doc_find_id(L->root, sections[i], id);
+    if (e) {
+        fg_strlcpy(dst, id, BAL_ID_MAX);
+        if (entry)
+            *entry = e;
+        return 0;
+    }
     fg_cfg_errorf(L->c, cJSON_GetObjectItemCaseSensitive(o, key), fg_cfg_path(kp, sizeof kp, path, -1, key),
                   "no device with id \"%s\" in %s", id, where);
     return -1;
 }
 
-static int actuator_fields(struct loader *L, const cJSON *a, const char *path, int type)
+static int act_modbus(struct loader *L, const cJSON *a, const char *path, struct bal_actuator *act)
 {
     static const char *const mqtt_only[] = { "preset", "topic", "payload_on", "payload_off", NULL };
-    static const char *const modbus_sec[] = { "devices", NULL }, *const mqtt_sec[] = { "mqtt_devices", NULL };
-    const char *s;
+    static const char *const modbus_sec[] = { "devices", NULL };
     int bad = 0;
-    if (type == 0) {
-        bad += device_ref(L, a, path, "device", true, modbus_sec, "devices") < 0;
-        bad += fg_cfg_str(L->c, a, path, "point", true, 63, NULL, &s) < 0;
-        for (size_t i = 0; mqtt_only[i]; i++)
-            bad += fg_cfg_only_for(L->c, a, path, mqtt_only[i], "types mqtt, shelly-gen2 and tasmota") < 0;
-        return bad ? -1 : 0;
-    }
-    bad += fg_cfg_only_for(L->c, a, path, "point", "type modbus") < 0;
-    bad += device_ref(L, a, path, "device", false, mqtt_sec, "mqtt_devices") < 0;
-    /* a plain MQTT actuator has nothing but its topic; a preset may take it from its mqtt_device */
-    bad += fg_cfg_str(L->c, a, path, "topic", type == 1 || !present(a, "device"), 255, NULL, &s) < 0;
+    act->type = BAL_ACT_MODBUS;
+    bad += device_ref(L, a, path, "device", true, modbus_sec, "devices", act->device, NULL) < 0;
+    bad += fg_cfg_strbuf(L->c, a, path, "point", true, NULL, act->point, sizeof act->point) < 0;
     for (size_t i = 0; mqtt_only[i]; i++)
-        if (strcmp(mqtt_only[i], "topic") != 0)
-            bad += fg_cfg_str(L->c, a, path, mqtt_only[i], false, 255, NULL, &s) < 0;
+        bad += fg_cfg_only_for(L->c, a, path, mqtt_only[i], "types mqtt, shelly-gen2 and tasmota") < 0;
     return bad ? -1 : 0;
 }
 
-static int machine_actuator(struct loader *L, const cJSON *o, const char *path)
+/* A topic we publish to may not hold wildcards (the broker would drop the message). */
+static int topic_plain(struct fg_cfg *c, const cJSON *o, const char *path, const char *key, const char *topic)
+{
+    char got[64];
+    if (!strpbrk(topic, "+#"))
+        return 0;
+    key_errorf(c, o, path, key, "must not contain '+' or '#', got %s",
+               got_of(cJSON_GetObjectItemCaseSensitive(o, key), got, sizeof got));
+    return -1;
+}
+
+/* The actuator's topic, or that of its mqtt_devices entry dev when "topic" is absent. */
+static int act_topic(struct loader *L, const cJSON *a, const char *path, bool required, const cJSON *dev,
+                     struct bal_actuator *act)
+{
+    const cJSON *t;
+    int rc = fg_cfg_strbuf(L->c, a, path, "topic", required, NULL, act->topic, sizeof act->topic);
+    if (rc <= 0)
+        return rc < 0 ? -1 : topic_plain(L->c, a, path, "topic", act->topic);
+    if (!dev)
+        return 0; /* absent and not required: the device reference was refused already */
+    t = cJSON_GetObjectItemCaseSensitive(dev, "topic");
+    if (cJSON_IsString(t) && t->valuestring[0] && strlen(t->valuestring) < sizeof act->topic &&
+        !strpbrk(t->valuestring, "+#")) {
+        fg_strlcpy(act->topic, t->valuestring, sizeof act->topic);
+        return 0;
+    }
+    key_errorf(L->c, a, path, "topic", "missing (required: mqtt_devices entry \"%s\" has no usable topic)",
+               act->device);
+    return -1;
+}
+
+/* A Shelly or Tasmota actuator's mqtt_devices entry must speak the same preset. */
+static int act_device_preset(struct fg_cfg *c, const cJSON *a, const char *path, const cJSON *dev, int preset)
+{
+    char got[64];
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(dev, "preset");
+    if (!preset || !cJSON_IsString(p) || strcmp(p->valuestring, preset_names[preset]) == 0)
+        return 0;
+    key_errorf(c, a, path, "device", "mqtt_devices entry \"%s\" has preset %s, not \"%s\"",
+               cJSON_GetObjectItemCaseSensitive(dev, "id")->valuestring, got_of(p, got, sizeof got),
+               preset_names[preset]);
+    return -1;
+}
+
+static int act_payloads(struct fg_cfg *c, const cJSON *a, const char *path, int preset, struct bal_actuator *act)
+{
+    int bad = 0;
+    if (preset) {
+        bad += fg_cfg_only_for(c, a, path, "payload_on", "type mqtt with preset generic") < 0;
+        bad += fg_cfg_only_for(c, a, path, "payload_off", "type mqtt with preset generic") < 0;
+        return bad ? -1 : 0;
+    }
+    bad += fg_cfg_strbuf(c, a, path, "payload_on", false, "on", act->payload_on, sizeof act->payload_on) < 0;
+    bad += fg_cfg_strbuf(c, a, path, "payload_off", false, "off", act->payload_off, sizeof act->payload_off) < 0;
+    return bad ? -1 : 0;
+}
+
+static int act_mqtt(struct loader *L, const cJSON *a, const char *path, int type, struct bal_actuator *act)
+{
+    static const char *const mqtt_sec[] = { "mqtt_devices", NULL };
+    const cJSON *dev = NULL;
+    int preset = type == TYPE_SHELLY ? 1 : type == TYPE_TASMOTA ? 2 : 0, bad = 0;
+    bad += fg_cfg_only_for(L->c, a, path, "point", "type modbus") < 0;
+    if (type == TYPE_MQTT)
+        bad += fg_cfg_enum(L->c, a, path, "preset", false, preset_names, 0, &preset) < 0;
+    else
+        bad += fg_cfg_only_for(L->c, a, path, "preset", "type mqtt") < 0;
+    act->type = act_of_preset[preset];
+    fg_strlcpy(act->preset, preset_names[preset], sizeof act->preset);
+    bad += device_ref(L, a, path, "device", false, mqtt_sec, "mqtt_devices", act->device, &dev) < 0;
+    if (dev)
+        bad += act_device_preset(L->c, a, path, dev, preset) < 0;
+    /* a generic MQTT actuator has nothing but its topic; a preset may take it from its mqtt_device */
+    bad += act_topic(L, a, path, preset == 0 || !present(a, "device"), dev, act) < 0;
+    bad += act_payloads(L->c, a, path, preset, act) < 0;
+    return bad ? -1 : 0;
+}
+
+static int machine_actuator(struct loader *L, const cJSON *o, const char *path, const struct bal_machine *m,
+                            struct bal_actuator *act)
 {
     char ap[FG_CFG_PATH_MAX];
     const cJSON *a;
@@ -336,7 +420,8 @@ static int machine_actuator(struct loader *L, const cJSON *o, const char *path)
     bad += fg_cfg_known_keys(L->c, a, ap, actuator_keys) > 0;
     if (fg_cfg_enum(L->c, a, ap, "type", true, actuator_types, 0, &type) < 0)
         return -1; /* which keys belong depends on the type */
-    bad += actuator_fields(L, a, ap, type) < 0;
+    act->power_setpoint = m->min_power_w > 0;
+    bad += (type == TYPE_MODBUS ? act_modbus(L, a, ap, act) : act_mqtt(L, a, ap, type, act)) < 0;
     return bad ? -1 : 0;
 }
 
@@ -344,8 +429,11 @@ static int machine_actuator(struct loader *L, const cJSON *o, const char *path)
 
 static const char *const machine_keys[] = { "id", "power_w", "min_power_w", "max_power_w", "step_w",
                                             "interruptible", "min_on_s", "min_off_s", "max_starts_per_day",
-                                            "windows", "start", "priority", "actuator", "meter", NULL };
+                                            "windows", "start", "priority", "actuator", "meter", "shutdown", NULL };
 static const char *const start_names[] = { "auto", "manual", NULL };
+static const char *const shutdown_names[] = { "auto", "off", "on", "keep", NULL };
+_Static_assert(BAL_SHUT_AUTO == 0 && BAL_SHUT_OFF == 1 && BAL_SHUT_ON == 2 && BAL_SHUT_KEEP == 3,
+               "shutdown_names follows enum bal_shutdown");
 
 static int machine_limits(struct fg_cfg *c, const cJSON *o, const char *path, struct bal_machine *m)
 {
@@ -365,10 +453,13 @@ static int machine_limits(struct fg_cfg *c, const cJSON *o, const char *path, st
     return bad ? -1 : 0;
 }
 
-static int parse_machine(struct loader *L, const cJSON *o, const char *path, struct bal_machine *m)
+/* Machine i of the document into cfg->machines[i] and the parallel act, meter and shutdown. */
+static int parse_machine(struct loader *L, const cJSON *o, const char *path, size_t i)
 {
     static const char *const meter_sec[] = { "devices", "mqtt_devices", NULL };
-    int bad = 0;
+    struct bal_config *cfg = L->cfg;
+    struct bal_machine *m = &cfg->machines[i];
+    int bad = 0, shutdown;
     if (!cJSON_IsObject(o)) {
         fg_cfg_errorf(L->c, o, path, "must be an object, got %s", fg_cfg_got_kind(o));
         return -1;
@@ -378,8 +469,10 @@ static int parse_machine(struct loader *L, const cJSON *o, const char *path, str
     bad += machine_power(L->c, o, path, m) < 0;
     bad += machine_limits(L->c, o, path, m) < 0;
     bad += machine_windows(L->c, o, path, m) < 0;
-    bad += machine_actuator(L, o, path) < 0;
-    bad += device_ref(L, o, path, "meter", false, meter_sec, "devices or mqtt_devices") < 0;
+    bad += machine_actuator(L, o, path, m, &cfg->act[i]) < 0;
+    bad += device_ref(L, o, path, "meter", false, meter_sec, "devices or mqtt_devices", cfg->meter[i], NULL) < 0;
+    bad += fg_cfg_enum(L->c, o, path, "shutdown", false, shutdown_names, BAL_SHUT_AUTO, &shutdown) < 0;
+    cfg->shutdown[i] = (enum bal_shutdown)shutdown;
     return bad ? -1 : 0;
 }
 
@@ -396,9 +489,12 @@ static void sec_machines(struct loader *L)
         return;
     }
     L->cfg->machines = fg_calloc((size_t)n + 1, sizeof *L->cfg->machines);
+    L->cfg->act = fg_calloc((size_t)n + 1, sizeof *L->cfg->act); /* zeroed: BAL_ACT_NONE */
+    L->cfg->meter = fg_calloc((size_t)n + 1, sizeof *L->cfg->meter);
+    L->cfg->shutdown = fg_calloc((size_t)n + 1, sizeof *L->cfg->shutdown);
     cJSON_ArrayForEach(o, arr) {
         size_t i = L->cfg->nmachines++;
-        parse_machine(L, o, fg_cfg_path(path, sizeof path, "machines", (long)i, NULL), &L->cfg->machines[i]);
+        parse_machine(L, o, fg_cfg_path(path, sizeof path, "machines", (long)i, NULL), i);
     }
 }
 
@@ -554,8 +650,42 @@ static void sec_jobs(struct loader *L)
 /* ---- balancer ---- */
 
 static const char *const balancer_keys[] = { "interval_s", "slot_min", "horizon_h", "stale_after_s",
-                                             "surplus_margin_w", "surplus_delay_s", "hysteresis_w", NULL };
+                                             "surplus_margin_w", "surplus_delay_s", "hysteresis_w",
+                                             "state_file", "replan_margin_w", "confirm_timeout_s",
+                                             "confirm_retries", "confirm_power_w", "forecast_topic", NULL };
 static const long slot_mins[] = { 5, 6, 10, 12, 15, 20, 30, 60 }; /* 5..60 and dividing an hour */
+#define STATE_FILE_DEFAULT "/var/lib/fabgrid/balancer-state.json"
+
+static void settings_default(struct bal_settings *s)
+{
+    *s = (struct bal_settings){ .interval_s = 10, .slot_min = 15, .horizon_h = 36, .stale_after_s = 30,
+                                .surplus_margin_w = 100, .surplus_delay_s = 300, .hysteresis_w = 200,
+                                .replan_margin_w = 1000, .confirm_timeout_s = 15, .confirm_retries = 2,
+                                .confirm_power_w = 50 };
+    fg_strlcpy(s->state_file, STATE_FILE_DEFAULT, sizeof s->state_file);
+    fg_strlcpy(s->forecast_topic, "forecast/pv", sizeof s->forecast_topic);
+}
+
+/* The daemon's keys: where its state lives, when it re-plans, how it confirms commands. */
+static void balancer_daemon_keys(struct fg_cfg *c, const cJSON *b, struct bal_settings *s)
+{
+    char file[sizeof s->state_file];
+    long timeout_s, retries;
+    if (fg_cfg_strbuf(c, b, "balancer", "state_file", false, STATE_FILE_DEFAULT, file, sizeof file) == 0 &&
+        fg_cfg_resolve(c, file, s->state_file, sizeof s->state_file) < 0)
+        fg_cfg_errorf(c, cJSON_GetObjectItemCaseSensitive(b, "state_file"), "balancer.state_file",
+                      "path too long (at most %zu bytes after joining the config's directory)",
+                      sizeof s->state_file - 1);
+    fg_cfg_num(c, b, "balancer", "replan_margin_w", false, 0, 1e6, 1000, &s->replan_margin_w);
+    fg_cfg_int(c, b, "balancer", "confirm_timeout_s", false, 1, 600, 15, &timeout_s);
+    fg_cfg_int(c, b, "balancer", "confirm_retries", false, 0, 10, 2, &retries);
+    fg_cfg_num(c, b, "balancer", "confirm_power_w", false, 0, 1e5, 50, &s->confirm_power_w);
+    if (fg_cfg_strbuf(c, b, "balancer", "forecast_topic", false, "forecast/pv", s->forecast_topic,
+                      sizeof s->forecast_topic) == 0)
+        topic_plain(c, b, "balancer", "forecast_topic", s->forecast_topic);
+    s->confirm_timeout_s = (unsigned)timeout_s;
+    s->confirm_retries = (unsigned)retries;
+}
 
 static void sec_balancer(struct loader *L)
 {
@@ -563,7 +693,7 @@ static void sec_balancer(struct loader *L)
     struct bal_settings *s = &L->cfg->set;
     const cJSON *b;
     long interval_s, slot_min, horizon_h, stale_after_s, delay_s;
-    *s = (struct bal_settings){ 10, 15, 36, 30, 100, 300, 200 };
+    settings_default(s);
     if (fg_cfg_container(c, L->root, NULL, "balancer", false, cJSON_Object, &b) != 0)
         return;
     fg_cfg_known_keys(c, b, "balancer", balancer_keys);
@@ -580,6 +710,7 @@ static void sec_balancer(struct loader *L)
     s->horizon_h = (unsigned)horizon_h;
     s->stale_after_s = (unsigned)stale_after_s;
     s->surplus_delay_s = (unsigned)delay_s;
+    balancer_daemon_keys(c, b, s);
 }
 
 /* ---- loading ---- */
@@ -630,6 +761,9 @@ void bal_config_free(struct bal_config *c)
         return;
     fg_mqtt_cfg_clear(&c->mqtt);
     free(c->machines);
+    free(c->act);
+    free(c->meter);
+    free(c->shutdown);
     free(c->jobs);
     free(c->file);
     free(c);

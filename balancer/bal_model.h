@@ -39,16 +39,24 @@
  *   start               "auto" (default: fabgrid switches it) or "manual" (a person starts it;
  *                       fabgrid plans and advises only)
  *   priority            integer, -100..100, default 0: higher first when machines compete for surplus
- *   actuator            object, optional: how the machine is switched (full semantics: issue 5)
+ *   actuator            object, optional: how the machine is switched (bal_act.h); stored in act[]
  *     type              "modbus" | "mqtt" | "shelly-gen2" | "tasmota", required
  *     device            device id: for "modbus" required, a device in "devices"; for the other
- *                       types optional, an entry of "mqtt_devices"
+ *                       types optional, an entry of "mqtt_devices" (for "shelly-gen2"/"tasmota"
+ *                       one with the same preset, whose topic is taken when "topic" is absent)
  *     point             string, 1..63 bytes: for "modbus" required, the point to write (the
  *                       collector refuses points its profile does not mark writable)
- *     preset, topic, payload_on, payload_off   strings of 1..255 bytes, not for "modbus"; topic
- *                       required for "mqtt", and for "shelly-gen2"/"tasmota" without a device
+ *     preset            only for "mqtt": "generic" (default), "shelly-gen2" or "tasmota"; the
+ *                       latter two make it that type
+ *     topic             string of 1..255 bytes without '+' or '#', not for "modbus"; required
+ *                       for "mqtt" (generic), and for "shelly-gen2"/"tasmota" without a device
+ *     payload_on, payload_off  strings of 1..255 bytes, only for "mqtt" (generic); default "on",
+ *                       "off"; "{power_w}" becomes the commanded power in W
  *   meter               device id, optional: the device (devices or mqtt_devices) whose power_w is
- *                       this machine's consumption
+ *                       this machine's consumption; stored in meter[]
+ *   shutdown            "auto" (default) | "off" | "on" | "keep": the machine's state when the
+ *                       daemon stops (auto: optional loads off, a running non-interruptible job
+ *                       left on, others off); stored in shutdown[]
  *
  * jobs[]: work to be done by a machine, once or on recurring days.
  *   id                  string [a-z0-9][a-z0-9_-]{0,31}, required, unique among jobs
@@ -75,6 +83,16 @@
  *   surplus_delay_s     integer, s, 0..3600, default 300: surplus must last this long before a
  *                       surplus start
  *   hysteresis_w        number, W, 0..1e5, default 200: import tolerated before a surplus load stops
+ *   state_file          string of 1..255 bytes, default "/var/lib/fabgrid/balancer-state.json":
+ *                       the daemon's persisted state (relative: to the config file's directory)
+ *   replan_margin_w     number, W, 0..1e6, default 1000: re-plan when measured PV or base load
+ *                       departs from the forecast slot by more
+ *   confirm_timeout_s   integer, s, 1..600, default 15: how long a command waits for the device's
+ *                       feedback before it is resent
+ *   confirm_retries     integer, 0..10, default 2: resends before the machine is marked faulted
+ *   confirm_power_w     number, W, 0..1e5, default 50: a metered machine counts as on above this
+ *   forecast_topic      string of 1..127 bytes without '+' or '#', default "forecast/pv": external
+ *                       PV forecast, below PREFIX/SITE/
  */
 
 struct bal_settings {
@@ -82,6 +100,11 @@ struct bal_settings {
     double surplus_margin_w;
     unsigned surplus_delay_s;
     double hysteresis_w;
+    char state_file[256];
+    double replan_margin_w;
+    unsigned confirm_timeout_s, confirm_retries;
+    double confirm_power_w;
+    char forecast_topic[128];
 };
 
 struct bal_config {
@@ -90,6 +113,9 @@ struct bal_config {
     struct fg_mqtt_cfg mqtt;       /* holds the MQTT password, if any (freed by bal_config_free) */
     struct bal_machine *machines;  /* nmachines, in file order; jobs refer to them by index */
     size_t nmachines;
+    struct bal_actuator *act;      /* nmachines entries, parallel to machines; BAL_ACT_NONE if absent */
+    char (*meter)[BAL_ID_MAX];     /* nmachines entries, "" if none */
+    enum bal_shutdown *shutdown;   /* nmachines entries */
     struct bal_job_cfg *jobs;      /* njobs, in file order */
     size_t njobs;
     struct bal_settings set;

@@ -69,15 +69,6 @@ struct eng {
 
 /* ---- local calendar ---------------------------------------------------------------------------- */
 
-static int32_t local_civil_day(int64_t t_ms, int *minute)
-{
-    time_t t = (time_t)(t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000));
-    struct tm tm;
-    localtime_r(&t, &tm);
-    if (minute)
-        *minute = tm.tm_hour * 60 + tm.tm_min;
-    return bal_series_civil_day(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-}
 
 /* Local midnight of a civil date; from noon, because some zones skip midnight itself. */
 static int64_t civil_midnight(int32_t day)
@@ -100,7 +91,7 @@ static bool day_covered(const struct bal_series *pv, int32_t day)
 
 static int choose_days(struct eng *e, char *err, size_t errlen)
 {
-    int32_t d0 = local_civil_day(e->pv->t_ms[0], NULL), d1 = local_civil_day(e->pv->t_ms[e->pv->n - 1], NULL);
+    int32_t d0 = bal_series_local_day(e->pv->t_ms[0], NULL), d1 = bal_series_local_day(e->pv->t_ms[e->pv->n - 1], NULL);
     int32_t first = e->o->has_from ? e->o->from_day : d0;
     if (!e->o->has_from && !day_covered(e->pv, first))
         first++;
@@ -135,24 +126,11 @@ static int choose_days(struct eng *e, char *err, size_t errlen)
 
 /* ---- the timeline ----------------------------------------------------------------------------- */
 
-struct load_day {
-    int32_t day;
-    double w[BAL_SERIES_DAY_MIN];
-    bool known[BAL_SERIES_DAY_MIN];
-};
-
-static void timeline_load(const struct eng *e, struct load_day *ld, int64_t t_ms, size_t i)
+static void timeline_load(const struct eng *e, struct bal_series_paired *ld, int64_t t_ms, size_t i)
 {
-    int minute;
-    int32_t day = local_civil_day(t_ms, &minute);
-    if (day != ld->day) {
-        ld->day = day;
-        int32_t paired = bal_series_pair_day(e->load, day);
-        if (paired == INT32_MIN || !bal_series_wall_day(e->load, paired, ld->w, ld->known))
-            memset(ld->known, 0, sizeof ld->known);
-    }
-    if (ld->known[minute]) {
-        e->tl.load_w[i] = ld->w[minute] * e->o->load_scale;
+    double w;
+    if (bal_series_paired_at(ld, t_ms, &w)) {
+        e->tl.load_w[i] = w * e->o->load_scale;
         e->tl.flags[i] |= FL_LOAD;
     }
 }
@@ -191,8 +169,8 @@ static void build_timeline(struct eng *e)
         tl->price_imp = fg_calloc(tl->nmin, sizeof *tl->price_imp);
         tl->price_exp = fg_calloc(tl->nmin, sizeof *tl->price_exp);
     }
-    struct load_day *ld = fg_malloc(sizeof *ld);
-    ld->day = INT32_MIN;
+    struct bal_series_paired *ld = fg_calloc(1, sizeof *ld);
+    ld->s = e->load;
     for (size_t i = 0; i < tl->nmin; i++) {
         int64_t t = tl->t0_ms + (int64_t)i * STEP_MS, mid = t + STEP_MS / 2;
         timeline_pv(e, mid, i);

@@ -504,3 +504,28 @@ int32_t bal_series_pair_day(const struct bal_series *s, int32_t day)
     }
     return best;
 }
+
+int32_t bal_series_local_day(int64_t t_ms, int *minute)
+{
+    time_t t = (time_t)(t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000));
+    struct tm tm;
+    localtime_r(&t, &tm);
+    if (minute)
+        *minute = tm.tm_hour * 60 + tm.tm_min;
+    return bal_series_civil_day(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+bool bal_series_paired_at(struct bal_series_paired *p, int64_t t_ms, double *value)
+{
+    int minute;
+    int32_t day = bal_series_local_day(t_ms, &minute);
+    if (!p->valid || day != p->day) {
+        int32_t paired = bal_series_pair_day(p->s, day);
+        p->day = day;
+        p->valid = true;
+        if (paired == INT32_MIN || !bal_series_wall_day(p->s, paired, p->w, p->known))
+            memset(p->known, 0, sizeof p->known);
+    }
+    *value = p->known[minute] ? p->w[minute] : 0;
+    return p->known[minute];
+}

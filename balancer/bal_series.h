@@ -63,6 +63,25 @@ size_t bal_series_wall_day(const struct bal_series *s, int32_t label_day, double
  * day of the year (circular), ties to the nearest date. Returns it, or INT32_MIN when there is none. */
 int32_t bal_series_pair_day(const struct bal_series *s, int32_t day);
 
+/* The site-local civil date (days since 1970, in the process TZ) of t_ms and, if minute is not NULL,
+ * its local minute of the day 0..1439. */
+int32_t bal_series_local_day(int64_t t_ms, int *minute);
+
+/* A series read by site-local time of day on paired dates (how a load profile of another place and
+ * year drives a site: the replay's and the simulator's base load). Keeps the paired date's profile of
+ * the last date asked; one per thread (zero-initialise, then set s). */
+struct bal_series_paired {
+    const struct bal_series *s;
+    int32_t day;               /* the local date cached (INT32_MIN or 0 before the first call) */
+    bool valid;
+    double w[BAL_SERIES_DAY_MIN];
+    bool known[BAL_SERIES_DAY_MIN];
+};
+/* The value at the local minute of t_ms on the date paired with t_ms's local date
+ * (bal_series_pair_day, bal_series_wall_day). Returns true and sets *value, or false when that
+ * minute is unknown or no date pairs (*value = 0). Pure but for TZ. */
+bool bal_series_paired_at(struct bal_series_paired *p, int64_t t_ms, double *value);
+
 /* Civil date helpers (proleptic Gregorian, days since 1970-01-01; weekday 0 = Monday). */
 int32_t bal_series_civil_day(int y, int m, int d);
 void bal_series_civil_date(int32_t day, int *y, int *m, int *d);

@@ -106,4 +106,26 @@ struct bal_plan {
     unsigned starts;
 };
 
+/* How a machine is switched (config machines[].actuator; the command and feedback formats are
+ * bal_act's). MQTT, Shelly and Tasmota actuators always have a topic after loading: a preset
+ * without "topic" takes the topic of its mqtt_devices entry. */
+enum bal_act_type { BAL_ACT_NONE, BAL_ACT_MODBUS, BAL_ACT_MQTT, BAL_ACT_SHELLY, BAL_ACT_TASMOTA };
+
+struct bal_actuator {
+    enum bal_act_type type;
+    char device[BAL_ID_MAX];   /* modbus: the device written through the collector; others: the
+                                * mqtt_devices entry or "" */
+    char point[64];            /* modbus: the writable point */
+    char topic[256];           /* mqtt/shelly/tasmota: the base topic from the broker's root */
+    char payload_on[256];      /* mqtt: templates, "{power_w}" replaced (defaults "on"/"off") */
+    char payload_off[256];
+    char preset[32];           /* "generic", "shelly-gen2", "tasmota"; "" for modbus */
+    bool power_setpoint;       /* the machine modulates (min_power_w > 0): a modbus point gets the
+                                * power in W instead of 1 when on */
+};
+
+/* What SIGTERM leaves a machine in (config machines[].shutdown). AUTO: optional loads off, a running
+ * non-interruptible job left on, everything else off. */
+enum bal_shutdown { BAL_SHUT_AUTO, BAL_SHUT_OFF, BAL_SHUT_ON, BAL_SHUT_KEEP };
+
 #endif

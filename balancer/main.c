@@ -1,6 +1,7 @@
-/* fabgrid-balancer: the command line. --check validates a site config; --replay runs the planner and
- * dispatcher over recorded PV and load offline and reports (bal_replay, bal_report). The live daemon
- * is not built yet (issue 5): this shell says so instead of pretending. */
+/* fabgrid-balancer: the command line. Without options it runs the live daemon (bal_daemon); --check
+ * validates a site config; --replay runs the planner and dispatcher over recorded PV and load offline
+ * and reports (bal_replay, bal_report). */
+#include "bal_daemon.h"
 #include "bal_dispatch.h"
 #include "bal_model.h"
 #include "bal_replay.h"
@@ -9,10 +10,13 @@
 #include "fg_clock.h"
 #include "fg_log.h"
 #include "fg_mem.h"
+#include "fg_mqtt.h"
+#include "fg_signal.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,8 +339,38 @@ static int run_replay(const struct opts *o, const struct bal_config *cfg)
     return rc;
 }
 
+static volatile sig_atomic_t got_stop, got_hup;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        got_hup = 1;
+    else
+        got_stop = 1;
+}
+
+/* The live daemon; cfg is handed over to it. */
+static int run_daemon(const struct opts *o, struct bal_config *cfg)
+{
+    struct fg_clock clk;
+    char err[300];
+    if (o->clock)
+        fg_clock_parse(&clk, o->clock, err, sizeof err); /* checked in main */
+    else
+        fg_clock_init_real(&clk);
+    bal_tz_apply(cfg->site.timezone);
+    fg_mqtt_lib_init();
+    struct bal_daemon_opts d = { .config_path = o->config, .cfg = cfg, .clock = &clk, .stop = &got_stop,
+                                 .reload = &got_hup };
+    int rc = bal_daemon_run(&d);
+    fg_mqtt_lib_cleanup();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    /* first: a SIGTERM while the config loads must not kill the process without its shutdown rules */
+    fg_signals_install(on_signal, false, true);
     struct opts o = { .pv_scale = 1, .load_scale = 1, .strategy = BAL_STRAT_PLAN };
     if (parse_args(argc, argv, &o)) {
         usage(stderr);
@@ -351,15 +385,13 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!o.check && !o.replay) {
-        fprintf(stderr, PROG ": the live daemon is not built yet (issue 5); use --check or --replay\n");
-        return 2;
-    }
     struct bal_config *cfg = bal_config_load(o.config, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    if (!o.check && !o.replay)
+        return run_daemon(&o, cfg);
     int rc = 0;
     if (o.check)
         printf("%s: ok (%zu machines, %zu jobs; slot %u min, horizon %u h)\n", o.config, cfg->nmachines, cfg->njobs,

@@ -7,6 +7,7 @@
 #include "fg_site.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,15 +234,40 @@ static int parse_devices(struct pctx *c, const cJSON *root)
 
 /* ---- the sim section ---- */
 
-/* Finds a CSV beside the config file, else relative to the current directory, and loads it
- * once however many devices use it. */
+/* A CSV path beside the config file, else relative to the current directory. */
+static void csv_path(struct pctx *c, const char *rel, char *full, size_t len)
+{
+    if (fg_cfg_resolve(c->fc, rel, full, len) < 0 || access(full, R_OK) != 0)
+        fg_strlcpy(full, rel, len);
+}
+
+/* The site's load profile, read the balancer's way (bal_series: gaps stay gaps). */
+static int load_profile(struct pctx *c, const cJSON *at, const char *rel)
+{
+    char full[PATH_MAX_LEN], e[512];
+    csv_path(c, rel, full, sizeof full);
+    struct bal_series *s = bal_series_load(full, e, sizeof e);
+    if (!s) {
+        fg_cfg_errorf(c->fc, at, "sim.load_csv", "%s", e);
+        return -1;
+    }
+    double max = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (isfinite(s->value[i]) && s->value[i] > max)
+            max = s->value[i];
+    c->cfg->load = s;
+    c->cfg->site.load = s;
+    c->cfg->site.load_max_w = max;
+    return 0;
+}
+
+/* Loads a PV CSV once however many devices use it. */
 static int load_csv(struct pctx *c, const cJSON *at, const char *path, const char *rel,
                     const struct sim_series **out)
 {
     char full[PATH_MAX_LEN], e[512];
     struct sim_config *cfg = c->cfg;
-    if (fg_cfg_resolve(c->fc, rel, full, sizeof full) < 0 || access(full, R_OK) != 0)
-        fg_strlcpy(full, rel, sizeof full);
+    csv_path(c, rel, full, sizeof full);
     for (size_t i = 0; i < cfg->nseries; i++)
         if (strcmp(cfg->series_paths[i], full) == 0) {
             *out = cfg->series[i];
@@ -392,8 +418,7 @@ static int parse_sim(struct pctx *c, const cJSON *root)
     bad += get_num(c, sim, "sim", "load_scale", 0, 1e6, &site->load_scale) < 0;
     bad += fg_cfg_str(c->fc, sim, "sim", "load_csv", false, PATH_MAX_LEN - 1, NULL, &csv) < 0;
     if (csv)
-        bad += load_csv(c, cJSON_GetObjectItemCaseSensitive(sim, "load_csv"), "sim.load_csv", csv,
-                        &site->load_csv) < 0;
+        bad += load_profile(c, cJSON_GetObjectItemCaseSensitive(sim, "load_csv"), csv) < 0;
     bad += fg_cfg_container(c->fc, sim, "sim", "devices", false, cJSON_Object, &devs) < 0;
     cJSON_ArrayForEach(o, devs) {
         char path[FG_CFG_PATH_MAX];
@@ -508,6 +533,7 @@ static void parse_root(struct pctx *c, const cJSON *root)
         c->has_latlon = site.has_latlon;
         c->cfg->site.latitude_deg = site.latitude;
         c->cfg->site.longitude_deg = site.longitude;
+        fg_strlcpy(c->cfg->site.timezone, site.timezone, sizeof c->cfg->site.timezone);
     }
     /* Each part runs even after errors in another, to report every mistake at once; a device
      * with an error counts as not served, so references to it raise no second error. */
@@ -561,6 +587,7 @@ void sim_config_free(struct sim_config *c)
     }
     free(c->series);
     free(c->series_paths);
+    bal_series_free(c->load);
     free(c->devices);
     free(c->serve);
     free(c->machines);

@@ -56,6 +56,7 @@ struct sim_config {
     struct sim_series **series;          /* loaded CSVs, shared by path */
     char **series_paths;
     size_t nseries;
+    struct bal_series *load;              /* sim.load_csv, owned */
 };
 
 /* Reads and checks the config file at path (with fg_cfg, so "site" follows fg_site_parse).

@@ -80,6 +80,9 @@ static int run(const struct options *o, const struct fg_clock *clock)
         sim_config_free(cfg);
         return 0;
     }
+    /* local time is the site's: a load profile follows the site's working hours (no thread runs yet) */
+    setenv("TZ", cfg->site.timezone[0] ? cfg->site.timezone : "UTC", 1);
+    tzset();
     struct sim_model *model = sim_model_new(&cfg->site, fg_clock_now_ms(clock));
     struct sim_server *srv = sim_server_new(cfg, model, clock, o->listen, err, sizeof err);
     if (!srv) {

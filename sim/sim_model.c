@@ -98,8 +98,17 @@ double sim_model_pv_w(const struct sim_model *m, size_t dev, int64_t t_ms)
 
 double sim_model_base_load_w(const struct sim_model *m, int64_t t_ms)
 {
-    double w = m->site.load_csv ? sim_series_at(m->site.load_csv, t_ms) * m->site.load_scale
-                                : m->site.base_load_w;
+    /* each server thread keeps its own paired day (the profile of one date, 1440 minutes) */
+    static _Thread_local struct bal_series_paired day;
+    if (!m->site.load)
+        return m->site.base_load_w > 0 ? m->site.base_load_w : 0.0;
+    if (day.s != m->site.load) {
+        memset(&day, 0, sizeof day);
+        day.s = m->site.load;
+    }
+    double w;
+    bal_series_paired_at(&day, t_ms, &w); /* an unknown minute counts 0: no load is invented */
+    w *= m->site.load_scale;
     return w > 0 ? w : 0.0;
 }
 
@@ -287,9 +296,7 @@ static double pv_peak_w(const struct sim_device_params *d)
 
 static double meter_peak_w(const struct sim_model *m, size_t dev)
 {
-    double base = m->site.load_csv
-                      ? fmax(0, sim_series_max(m->site.load_csv) * m->site.load_scale)
-                      : m->site.base_load_w;
+    double base = m->site.load ? fmax(0, m->site.load_max_w * m->site.load_scale) : m->site.base_load_w;
     double machines = 0, pv = 0;
     for (size_t k = 0; k < m->nmach; k++)
         if (m->dev[dev].role != SIM_ROLE_MACHINE || m->mach[k].meter_dev == (int)dev)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bal_series.h"
 #include "sim_series.h"
 
 #define SIM_ID_MAX 33     /* ids are at most 32 characters */
@@ -56,8 +57,11 @@ struct sim_machine_params {
 struct sim_site_params {
     double latitude_deg, longitude_deg;   /* for the clear-sky curve */
     double base_load_w;                   /* constant base load when there is no load CSV */
-    const struct sim_series *load_csv;    /* borrowed; NULL: none */
+    const struct bal_series *load;        /* borrowed; NULL: none. Read by the site's local time of day
+                                           * on the paired date, as the balancer's replay reads it */
+    double load_max_w;                    /* the load file's largest value (unscaled) */
     double load_scale;
+    char timezone[64];                    /* the site's zone (the sim sets TZ to it) */
     const struct sim_device_params *devices; /* copied by sim_model_new */
     size_t ndevices;
     const struct sim_machine_params *machines; /* copied by sim_model_new */

@@ -175,6 +175,55 @@ static void check_valid_jobs(const struct bal_config *c)
     assert_int_equal(j[3].once_deadline_ms, MON_BERLIN + 4 * 24 * H + 17 * H);
 }
 
+static void check_act(const struct bal_actuator *a, enum bal_act_type type, const char *device, const char *point,
+                      const char *topic, const char *on, const char *off, const char *preset, bool setpoint)
+{
+    assert_int_equal(a->type, type);
+    assert_string_equal(a->device, device);
+    assert_string_equal(a->point, point);
+    assert_string_equal(a->topic, topic);
+    assert_string_equal(a->payload_on, on);
+    assert_string_equal(a->payload_off, off);
+    assert_string_equal(a->preset, preset);
+    assert_int_equal(a->power_setpoint, setpoint);
+}
+
+static void check_valid_actuators(const struct bal_config *c)
+{
+    check_act(&c->act[0], BAL_ACT_MODBUS, "relays", "coil_0", "", "", "", "", false);
+    check_act(&c->act[1], BAL_ACT_NONE, "", "", "", "", "", "", false);
+    check_act(&c->act[2], BAL_ACT_SHELLY, "plug-comp", "", "shellyplug-comp", "", "", "shelly-gen2", false);
+    check_act(&c->act[3], BAL_ACT_MQTT, "", "", "wallbox/set", "{\"amps\":{power_w}}", "0", "generic", true);
+    assert_string_equal(c->meter[0], "");
+    assert_string_equal(c->meter[1], "laser-meter");
+    assert_string_equal(c->meter[2], "plug-comp");
+    assert_string_equal(c->meter[3], "");
+    assert_int_equal(c->shutdown[0], BAL_SHUT_KEEP);
+    assert_int_equal(c->shutdown[1], BAL_SHUT_OFF);
+    assert_int_equal(c->shutdown[2], BAL_SHUT_ON);
+    assert_int_equal(c->shutdown[3], BAL_SHUT_AUTO);
+}
+
+static void test_actuators(void **state)
+{
+    struct bal_config *c = load_ok(FIX "actuators.json");
+    (void)state;
+    assert_int_equal(c->nmachines, 6);
+    check_act(&c->act[0], BAL_ACT_MODBUS, "wallbox", "charge_w", "", "", "", "", true);
+    /* an mqtt actuator with a preset is that preset's type; the topic comes from the mqtt_device */
+    check_act(&c->act[1], BAL_ACT_TASMOTA, "plug-t", "", "tasmota_plug", "", "", "tasmota", false);
+    check_act(&c->act[2], BAL_ACT_TASMOTA, "", "", "tasmota_fan", "", "", "tasmota", false);
+    check_act(&c->act[3], BAL_ACT_SHELLY, "plug-s", "", "custom/shelly", "", "", "shelly-gen2", false);
+    check_act(&c->act[4], BAL_ACT_MQTT, "", "", "dryer/cmd", "on", "off", "generic", false);
+    check_act(&c->act[5], BAL_ACT_NONE, "", "", "", "", "", "", false);
+    assert_string_equal(c->meter[3], "plug-s");
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(c->shutdown[i], BAL_SHUT_AUTO);
+    assert_string_equal(c->set.state_file, "/tmp/x/state.json"); /* absolute paths stay */
+    assert_true(c->set.replan_margin_w == 1000);
+    bal_config_free(c);
+}
+
 static void test_valid(void **state)
 {
     char err[1024];
@@ -196,6 +245,13 @@ static void test_valid(void **state)
     assert_true(c->set.surplus_margin_w == 150);
     assert_int_equal(c->set.surplus_delay_s, 120);
     assert_true(c->set.hysteresis_w == 250);
+    assert_string_equal(c->set.state_file, FIX "state/balancer.json"); /* relative to the config */
+    assert_true(c->set.replan_margin_w == 1500);
+    assert_int_equal(c->set.confirm_timeout_s, 20);
+    assert_int_equal(c->set.confirm_retries, 3);
+    assert_true(c->set.confirm_power_w == 80);
+    assert_string_equal(c->set.forecast_topic, "forecast/pv-ext");
+    check_valid_actuators(c);
     bal_config_free(c);
     bal_config_free(NULL); /* no-op */
     /* one file serves both daemons */
@@ -231,6 +287,7 @@ static void test_example(void **state)
     assert_int_equal(c->set.surplus_delay_s, 300);
     assert_true(c->set.hysteresis_w == 200);
     assert_true(c->site.pv_kwp == 0 && c->site.tilt_deg == 30 && c->site.azimuth_deg == 180);
+    check_act(&c->act[0], BAL_ACT_MODBUS, "relays", "coil_0", "", "", "", "", false);
     bal_config_free(c);
 }
 
@@ -256,7 +313,27 @@ static void test_defaults(void **state)
     assert_int_equal(c->set.stale_after_s, 30);
     assert_true(c->set.surplus_margin_w == 100 && c->set.hysteresis_w == 200);
     assert_int_equal(c->set.surplus_delay_s, 300);
+    assert_string_equal(c->set.state_file, "/var/lib/fabgrid/balancer-state.json");
+    assert_true(c->set.replan_margin_w == 1000);
+    assert_int_equal(c->set.confirm_timeout_s, 15);
+    assert_int_equal(c->set.confirm_retries, 2);
+    assert_true(c->set.confirm_power_w == 50);
+    assert_string_equal(c->set.forecast_topic, "forecast/pv");
+    assert_int_equal(c->act[0].type, BAL_ACT_NONE);
+    assert_string_equal(c->meter[0], "");
+    assert_int_equal(c->shutdown[0], BAL_SHUT_AUTO);
     bal_config_free(c);
+    /* a relative state_file that no longer fits once the config's directory is joined */
+    {
+        char text[512], want[512], name[251];
+        memset(name, 'a', 250);
+        name[250] = '\0';
+        snprintf(text, sizeof text, "{\"site\":{\"id\":\"s\"},\"balancer\":{\"state_file\":\"%s\"}}", name);
+        path = write_tmp(text);
+        snprintf(want, sizeof want, "%s: balancer.state_file: path too long (at most 255 bytes after joining the "
+                 "config's directory)", path);
+        assert_string_equal(load_errors(path), want);
+    }
     /* no machines and no jobs at all is a valid (idle) balancer */
     c = load_ok(write_tmp("{\"site\":{\"id\":\"s\"}}"));
     assert_int_equal(c->nmachines + c->njobs, 0);
@@ -390,7 +467,15 @@ static void test_err_actuator(void **state)
         "machines[4].actuator.colour: unknown key",
         "machines[5].actuator: must be an object, got a string",
         "machines[6].meter: must match [a-z0-9][a-z0-9_-]{0,31}, got a number",
-        "machines[6].start: must be one of \"auto\", \"manual\", got \"timer\"", NULL }));
+        "machines[6].start: must be one of \"auto\", \"manual\", got \"timer\"",
+        "machines[7].actuator.preset: must be one of \"generic\", \"shelly-gen2\", \"tasmota\", got \"shelly\"",
+        "machines[8].actuator.preset: only for type mqtt",
+        "machines[9].actuator.device: mqtt_devices entry \"plug\" has preset \"tasmota\", not \"shelly-gen2\"",
+        "machines[10].actuator.topic: must not contain '+' or '#', got \"a/+/b\"",
+        "machines[11].actuator.payload_on: only for type mqtt with preset generic",
+        "machines[12].shutdown: must be one of \"auto\", \"off\", \"on\", \"keep\", got \"stop\"",
+        "machines[13].actuator.topic: missing (required: mqtt_devices entry \"notopic\" has no usable topic)",
+        NULL }));
 }
 
 static void test_err_balancer(void **state)
@@ -404,6 +489,12 @@ static void test_err_balancer(void **state)
         "balancer.surplus_margin_w: must be a number 0..100000, got -1",
         "balancer.surplus_delay_s: must be an integer 0..3600, got 3601",
         "balancer.hysteresis_w: must be a number 0..100000, got 100001",
+        "balancer.state_file: must be a string of 1..255 bytes, got \"\"",
+        "balancer.replan_margin_w: must be a number 0..1000000, got 10000000",
+        "balancer.confirm_timeout_s: must be an integer 1..600, got 0",
+        "balancer.confirm_retries: must be an integer 0..10, got 11",
+        "balancer.confirm_power_w: must be a number 0..100000, got -5",
+        "balancer.forecast_topic: must not contain '+' or '#', got \"forecast/#\"",
         "balancer.slotmin: unknown key (did you mean \"slot_min\"?)", NULL }));
 }
 
@@ -726,6 +817,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_actuators),
         cmocka_unit_test(test_example),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_err_out_of_range),
