@@ -127,11 +127,35 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) ./deploy/demo.sh
 
+# make install: binaries to $(PREFIX)/bin; profiles, dashboards, example configs and the Mosquitto and
+# InfluxDB setup files to $(PREFIX)/share/fabgrid; systemd units (with the paths filled in) and the
+# sysusers.d file to $(PREFIX)/lib (systemd reads /usr/lib and /usr/local/lib); the site config lives
+# in $(SYSCONFDIR)/fabgrid (/etc with PREFIX=/usr, else $(PREFIX)/etc), of which only
+# site.json.example is installed. Build and install with the same PREFIX: it is compiled in.
+SYSCONFDIR  ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+UNITS       := $(wildcard deploy/systemd/*.service)
+DEPLOY_DATA := deploy/mosquitto/fabgrid.conf deploy/mosquitto/fabgrid.acl deploy/influxdb/schema.iql \
+               deploy/influxdb/influxdb.conf deploy/influxdb/README.md
+DASHBOARD_FILES := $(shell find dashboards -type f 2>/dev/null | sort)
+
 install: $(BINS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/profiles $(DESTDIR)$(DATADIR)/examples
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/profiles $(DESTDIR)$(DATADIR)/examples \
+		$(DESTDIR)$(DATADIR)/deploy/mosquitto $(DESTDIR)$(DATADIR)/deploy/influxdb \
+		$(DESTDIR)$(SYSCONFDIR)/fabgrid $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 config/profiles/*.json $(DESTDIR)$(DATADIR)/profiles/
 	install -m 644 config/*.json $(DESTDIR)$(DATADIR)/examples/
+	install -m 644 config/example.json $(DESTDIR)$(SYSCONFDIR)/fabgrid/site.json.example
+	for u in $(UNITS); do \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+			$$u >$(DESTDIR)$(UNITDIR)/$${u##*/} && chmod 644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -m 644 deploy/systemd/fabgrid.sysusers $(DESTDIR)$(SYSUSERSDIR)/fabgrid.conf
+	install -m 755 deploy/mosquitto-users.sh deploy/influxdb-setup.sh $(DESTDIR)$(DATADIR)/deploy/
+	for f in $(DEPLOY_DATA); do install -m 644 $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; done
+	for f in $(DASHBOARD_FILES); do install -D -m 644 $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; done
 
 clean:
 	rm -rf build build-san

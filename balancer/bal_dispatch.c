@@ -127,6 +127,51 @@ static bool may_start(const struct ctx *c, size_t m, bool reserve)
     return c->ms[m].starts_today + (reserve ? 1u : 0u) < mc->max_starts_per_day;
 }
 
+static double rest_wh(const struct bal_job *j)
+{
+    return j->energy_wh - j->done_wh;
+}
+
+/* Wh that machine m draws in a run of min_on_s at power_w. */
+static double min_on_wh(const struct bal_machine *m, double power_w)
+{
+    return power_w * m->min_on_s / 3600.0;
+}
+
+/* A discretionary start (surplus, plan) of an interruptible job needs the energy of a run of min on
+ * at the machine's least power: a shorter rest would be delivered before min on is over, and the
+ * machine would have to stay on past "done". */
+static bool rest_fills_run(const struct ctx *c, size_t m, int j)
+{
+    const struct bal_machine *mc = &c->mc[m];
+    return !mc->interruptible || rest_wh(&c->jobs[j]) >= min_on_wh(mc, least_w(mc)) - BAL_DONE_EPS_WH;
+}
+
+/* An import stop of a required job must leave a rest that its deadline guard, which restarts at full
+ * power, can deliver in a run of min on; else the job runs on to done. Optional jobs need no restart. */
+static bool rest_restartable(const struct ctx *c, size_t m, int j)
+{
+    const struct bal_job *jb = &c->jobs[j];
+    return job_optional(jb) || rest_wh(jb) >= min_on_wh(&c->mc[m], c->mc[m].power_w) - BAL_DONE_EPS_WH;
+}
+
+/* The most a modulating machine may draw for job j so that the job's rest lasts until min on is over
+ * (from now; a start counts all of min on); INFINITY once it is. rest_fills_run at the start keeps
+ * it at or above min_power_w: drawing no more than it, the rest per remaining second only grows. */
+static double run_cap_w(const struct ctx *c, size_t m, int j)
+{
+    int64_t left_ms = (int64_t)c->mc[m].min_on_s * 1000 - (c->ms[m].on ? since_switch_ms(c, m) : 0);
+    if (left_ms <= 0 || j < 0)
+        return INFINITY;
+    return rest_wh(&c->jobs[j]) * 3600000.0 / (double)left_ms;
+}
+
+/* The level for a wish of job j, within run_cap_w. */
+static double capped_level_w(const struct ctx *c, size_t m, int j, double want_w)
+{
+    return level_w(&c->mc[m], fmin(want_w, run_cap_w(c, m, j)));
+}
+
 /* ---- windows (local time: the process has set TZ) ---- */
 
 /* Unix ms of `minute` after local midnight on the local day of `day`; 1440 is the next midnight.
@@ -325,26 +370,27 @@ static bool no_restart(const struct ctx *c, size_t m, int j)
     return !job_optional(&c->jobs[j]) && max > 0 && c->ms[m].starts_today >= max;
 }
 
-/* A running interruptible job past the hard rules: per strategy, the plan, or import. */
+/* A running interruptible job past the hard rules: per strategy, the plan, or import. A load the plan
+ * has on may import while it still uses solar power: it stops once the site would import more than
+ * hysteresis_w even without it (the forecast that put it here was wrong; its deadline guard will
+ * catch it up). Any other load stops once it would import even at its least power. */
 static void decide_running(struct ctx *c, size_t m, int j, int64_t import_since_ms)
 {
     const struct bal_machine *mc = &c->mc[m];
     int pj;
     double pw = planned_w(c, m, &pj);
+    enum bal_reason why = pw > 0 ? BAL_R_PLAN : BAL_R_SURPLUS;
+    double floor_w = least_w(mc);
     if (c->cfg->strategy == BAL_STRAT_IMMEDIATE) {
         keep(c, m, j, BAL_R_PLAN, mc->power_w);
         return;
     }
-    if (pw > 0) {
-        keep(c, m, j, BAL_R_PLAN, level_w(mc, pw));
-        return;
-    }
     if (c->stale || no_restart(c, m, j)) { /* no reading to judge import by; or no way back */
-        keep(c, m, j, BAL_R_SURPLUS, least_w(mc));
+        keep(c, m, j, why, floor_w);
         return;
     }
-    /* would it import even at its least power (a modulating load first turns down) */
-    bool importing = c->grid_w - c->ms[m].power_w + least_w(mc) > c->cfg->hysteresis_w;
+    double tol_w = c->cfg->hysteresis_w + (pw > 0 ? least_w(mc) : 0);
+    bool importing = c->grid_w - c->ms[m].power_w + least_w(mc) > tol_w && rest_restartable(c, m, j);
     int64_t delay_ms = (int64_t)(c->cfg->surplus_delay_s / BAL_IMPORT_DELAY_DIV) * 1000;
     struct bal_dmem *mem = &c->mem[m];
     mem->import_since_ms = import_since_ms;
@@ -353,7 +399,7 @@ static void decide_running(struct ctx *c, size_t m, int j, int64_t import_since_
         stop(c, m, j, BAL_R_IMPORT);
         return;
     }
-    keep(c, m, j, BAL_R_SURPLUS, least_w(mc));
+    keep(c, m, j, why, floor_w);
 }
 
 static void decide_on(struct ctx *c, size_t m, int64_t import_since_ms)
@@ -414,8 +460,12 @@ static void start_planned(struct ctx *c, size_t m)
         j = pick_job(c, m, false);
     else if (job_done(&c->jobs[j]) || c->now_ms < c->jobs[j].earliest_ms)
         return; /* delivered early: the slot's energy is no longer needed */
+    if (j >= 0 && !rest_fills_run(c, m, j))
+        return;
+    if (j >= 0 && c->mc[m].interruptible && -c->grid_w < c->cfg->surplus_margin_w)
+        return; /* planned on a forecast surplus that is not there */
     if (j >= 0 && may_start(c, m, false))
-        start(c, m, level_w(&c->mc[m], pw), j, BAL_R_PLAN);
+        start(c, m, capped_level_w(c, m, j, pw), j, BAL_R_PLAN);
 }
 
 static void start_immediate(struct ctx *c, size_t m, int64_t end_ms)
@@ -456,10 +506,12 @@ static void follow_surplus(struct ctx *c, size_t m)
     enum bal_reason why = d->why;
     if (!modulating(mc))
         return;
+    if (why != BAL_R_DEADLINE) /* deadlines first: a guarded run is at full power */
+        want_w = capped_level_w(c, m, d->job, want_w);
     if (c->stale) {
         why = want_w < own_w ? BAL_R_STALE : why; /* up to a deadline's full power is not for stale data */
     } else {
-        double sur_w = level_w(mc, own_w - c->grid_w);
+        double sur_w = capped_level_w(c, m, d->job, own_w - c->grid_w);
         if (sur_w > want_w) {
             want_w = sur_w;
             why = BAL_R_SURPLUS;
@@ -480,7 +532,7 @@ static void start_on_surplus(struct ctx *c, size_t m)
     if (!c->stale && c->cfg->strategy != BAL_STRAT_IMMEDIATE && window_open(mc, c->now_ms, &end_ms))
         j = pick_job(c, m, c->cfg->strategy == BAL_STRAT_PLAN);
     double sur_w = -c->grid_w;
-    bool covers = j >= 0 && block_fits(c, m, j, end_ms) &&
+    bool covers = j >= 0 && block_fits(c, m, j, end_ms) && rest_fills_run(c, m, j) &&
                   sur_w >= least_w(mc) + c->cfg->surplus_margin_w;
     mem->surplus_since_ms = c->dec[m].surplus_since_ms;
     if (!held_for(&mem->surplus_since_ms, covers, c->now_ms, (int64_t)c->cfg->surplus_delay_s * 1000))
@@ -489,7 +541,7 @@ static void start_on_surplus(struct ctx *c, size_t m)
     if (!may_start(c, m, mc->interruptible && !job_optional(&c->jobs[j])))
         return;
     mem->surplus_since_ms = 0;
-    start(c, m, level_w(mc, sur_w), j, BAL_R_SURPLUS);
+    start(c, m, capped_level_w(c, m, j, sur_w), j, BAL_R_SURPLUS);
 }
 
 static void pass_surplus(struct ctx *c, size_t m)

@@ -87,6 +87,11 @@ struct bal_cmd {
  *  - min_on_s/min_off_s are never violated (the command waits), except that a non-interruptible
  *    job's block, once started, runs exactly until its energy is delivered: nothing stops it
  *    earlier (not stale data, import, plan or window) and its "done" stop is not delayed;
+ *  - so that an interruptible machine never has to stay on past its job's energy: a discretionary
+ *    start (surplus, plan) needs the job's rest to fill a run of min_on_s at the least power, and a
+ *    modulating machine then draws at most rest / (time left of min on); an import stop that would
+ *    leave a required job less than a run of min_on_s at power_w (what its guard restarts with) is
+ *    not made, the job runs on to done;
  *  - max_starts_per_day is respected; a surplus start of an interruptible required job leaves one
  *    start in reserve for its deadline guard;
  *  - nothing starts outside the machine's windows (local time, DST-aware); a discretionary start
@@ -106,11 +111,15 @@ struct bal_cmd {
  *    a surplus load stops when it would import > hysteresis_w even at its least power for
  *    surplus_delay_s / BAL_IMPORT_DELAY_DIV (lowest priority first, each stop counted);
  *  - a modulating machine that is on runs at the surplus (-grid_w + its own power) rounded down to
- *    its levels, never below its floor: min_power_w, the plan's power (PLAN), power_w (deadline,
+ *    its levels, never below its floor: min_power_w (also under PLAN), power_w (deadline,
  *    IMMEDIATE).
- * PLAN: follows the slot's plan->power_w/job (starts "plan", keeps planned loads on through import);
- *    a job not planned now that is interruptible or optional starts early on surplus, and any load
- *    the plan does not have on stops on import (a non-interruptible block excepted).
+ * PLAN: follows the slot's plan->power_w/job: a planned block starts at its slot ("plan"); a planned
+ *    interruptible load starts at its slot ("plan", no delay) only while -grid_w >= surplus_margin_w
+ *    (the forecast surplus it was planned on is there), and then imports while it still uses solar
+ *    power: it stops ("import") when the site would import > hysteresis_w even without it, for
+ *    surplus_delay_s / BAL_IMPORT_DELAY_DIV (its deadline guard catches up); a job not planned now
+ *    that is interruptible or optional starts early on surplus, and any load the plan does not have
+ *    on stops on import (a non-interruptible block excepted).
  * SURPLUS: plan ignored; any job starts on surplus, stops on import (blocks excepted).
  * IMMEDIATE: every job starts at its earliest time its window allows ("plan"), at full power, and
  *    runs until done. */

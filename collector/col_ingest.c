@@ -21,6 +21,8 @@
 #define EXCERPT_MAX 32        /* bytes of untrusted text quoted in an error message */
 #define TS_MAX_MS 9007199254740992.0 /* 2^53: beyond it a JSON number no longer holds every ms */
 #define SITE_MAX 64
+#define TEXT_MAX 256  /* a reason (or a job id in a machine state) longer than this is left out */
+#define JOB_ID_MAX 96 /* job ids are "kiln-daily@2026-12-01" or a request's name: tag values, not config ids */
 
 /* ---- errors ---- */
 
@@ -453,7 +455,8 @@ struct fab {
     size_t errlen;
     bool warned;    /* err holds the first value or slot left out */
     int lines;
-    char line[1024]; /* ids are <= 32 bytes, the site <= SITE_MAX: a line never comes near this */
+    char line[2048]; /* ids <= 32 bytes, job <= JOB_ID_MAX, site <= SITE_MAX, strings <= TEXT_MAX escaped
+                      * to at most twice their size: a line never comes near this */
 };
 
 static void fwarn(struct fab *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -475,6 +478,18 @@ static bool valid_id(const char *s, size_t n)
         return false;
     for (size_t i = 1; i < n; i++)
         if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* A job id as the balancer names occurrences and requests: 1..JOB_ID_MAX printable ASCII bytes without
+ * space, '"' or '\\' (a topic level has no '/', '+' or '#' anyway). */
+static bool valid_job_id(const char *s, size_t n)
+{
+    if (n == 0 || n > JOB_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
             return false;
     return true;
 }
@@ -514,6 +529,42 @@ static bool num_member(struct fab *f, const cJSON *obj, const char *key, const c
     return true;
 }
 
+/* A string member of at most TEXT_MAX bytes (points into obj). Absent or null: NULL quietly; another type
+ * or a longer string: NULL and a warning. */
+static const char *str_member(struct fab *f, const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v))
+        return NULL;
+    if (!cJSON_IsString(v)) {
+        fwarn(f, "%s: expected a string, got %s", key, json_kind(v));
+        return NULL;
+    }
+    if (strlen(v->valuestring) > TEXT_MAX) {
+        fwarn(f, "%s: longer than %d bytes", key, TEXT_MAX);
+        return NULL;
+    }
+    return v->valuestring;
+}
+
+/* An integer ms member. Absent or null: false quietly; anything else that is not one: false and a warning. */
+static bool ms_member(struct fab *f, const cJSON *obj, const char *key, int64_t *ms)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v))
+        return false;
+    if (ms_value(v, ms) == 0)
+        return true;
+    fwarn(f, "%s: expected an integer ms timestamp or null, got %s", key, json_kind(v));
+    return false;
+}
+
+static struct fg_lp_field lp_str(const char *key, const char *s)
+{
+    struct fg_lp_field x = { .key = key, .type = FG_LP_STRING, .s = s };
+    return x;
+}
+
 static struct fg_lp_field lp_float(const char *key, double v)
 {
     struct fg_lp_field x = { .key = key, .type = FG_LP_FLOAT, .f = v };
@@ -526,15 +577,21 @@ static struct fg_lp_field lp_int(const char *key, int64_t v)
     return x;
 }
 
+static void fab_write_tags(struct fab *f, const char *measurement, const struct fg_lp_tag *tags, size_t ntags,
+                           const struct fg_lp_field *fl, size_t nf, int64_t ts_ms)
+{
+    int n = fg_lp_encode(f->line, sizeof f->line, measurement, tags, ntags, fl, nf, ts_ms);
+    if (n <= 0)
+        return; /* nothing valid left (fg_lp drops NaN), or impossible overflow of bounded ids and strings */
+    f->emit(f->ud, f->line, (size_t)n);
+    f->lines++;
+}
+
 static void fab_write(struct fab *f, const char *measurement, const char *machine, const struct fg_lp_field *fl,
                       size_t nf, int64_t ts_ms)
 {
     struct fg_lp_tag tags[2] = { { "site", f->site }, { "machine", machine } };
-    int n = fg_lp_encode(f->line, sizeof f->line, measurement, tags, machine ? 2 : 1, fl, nf, ts_ms);
-    if (n <= 0)
-        return; /* nothing valid left (fg_lp drops NaN), or impossible overflow of validated ids */
-    f->emit(f->ud, f->line, (size_t)n);
-    f->lines++;
+    fab_write_tags(f, measurement, tags, machine ? 2 : 1, fl, nf, ts_ms);
 }
 
 /* Nothing usable: a type problem already in err makes it ETYPE, else ENOFIELD. */
@@ -547,7 +604,8 @@ static int fab_nothing(struct fab *f)
 
 static int fab_machine(struct fab *f, const char *machine, const cJSON *root)
 {
-    struct fg_lp_field fl[2];
+    struct fg_lp_field fl[4];
+    const char *s;
     size_t nf = 0;
     int64_t ts;
     double power_w;
@@ -561,6 +619,10 @@ static int fab_machine(struct fab *f, const char *machine, const cJSON *root)
         fwarn(f, "on: expected a bool, got %s", json_kind(on));
     if (num_member(f, root, "power_w", "", &power_w))
         fl[nf++] = lp_float("power_w", power_w);
+    if ((s = str_member(f, root, "reason")))
+        fl[nf++] = lp_str("reason", s);
+    if ((s = str_member(f, root, "job")))
+        fl[nf++] = lp_str("job", s);
     if (nf == 0)
         return fab_nothing(f);
     fab_write(f, "machine", machine, fl, nf, ts);
@@ -617,6 +679,80 @@ static int fab_advice(struct fab *f, const char *unused, const cJSON *root)
     if (nf == 0)
         return fab_nothing(f);
     fab_write(f, "advice", m ? m->valuestring : NULL, fl, nf, ts);
+    return f->lines;
+}
+
+/* ---- jobs ---- */
+
+/* Job state names by state_code. */
+static const char *const job_states[] = { "queued", "planned", "running", "done", "missed", "rejected" };
+
+static size_t job_state(struct fab *f, const cJSON *root, struct fg_lp_field *fl)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "state");
+    char ex[EXCERPT_MAX];
+    for (size_t i = 0; cJSON_IsString(v) && i < NELEM(job_states); i++) {
+        if (strcmp(v->valuestring, job_states[i]) == 0) {
+            fl[0] = lp_str("state", job_states[i]);
+            fl[1] = lp_int("state_code", (int64_t)i);
+            return 2;
+        }
+    }
+    if (cJSON_IsString(v))
+        fwarn(f, "state: expected queued, planned, running, done, missed or rejected, got \"%s\"",
+              excerpt(v->valuestring, strlen(v->valuestring), ex, sizeof ex));
+    else if (v)
+        fwarn(f, "state: expected a string, got %s", json_kind(v));
+    return 0;
+}
+
+/* The job's number and time fields after its state; returns how many were added to fl. */
+static size_t job_values(struct fab *f, const cJSON *root, struct fg_lp_field *fl)
+{
+    static const char *const times[][2] = { { "earliest", "earliest_ms" }, { "deadline", "deadline_ms" } };
+    static const char *const plan[][2] = { { "planned_start", "planned_start_ms" }, { "planned_end", "planned_end_ms" } };
+    size_t nf = 0;
+    int64_t ms;
+    double wh;
+    for (size_t i = 0; i < NELEM(times); i++)
+        if (ms_member(f, root, times[i][0], &ms))
+            fl[nf++] = lp_int(times[i][1], ms);
+    if (num_member(f, root, "energy_wh", "", &wh))
+        fl[nf++] = lp_float("energy_wh", wh);
+    if (num_member(f, root, "done_wh", "", &wh))
+        fl[nf++] = lp_float("done_wh", wh);
+    for (size_t i = 0; i < NELEM(plan); i++)
+        if (ms_member(f, root, plan[i][0], &ms))
+            fl[nf++] = lp_int(plan[i][1], ms);
+    return nf;
+}
+
+/* jobs/JOB: the machine is a tag, so a message without a valid one is refused rather than written untagged. */
+static int fab_job(struct fab *f, const char *job, const cJSON *root)
+{
+    struct fg_lp_field fl[9];
+    int64_t ts;
+    char ex[EXCERPT_MAX];
+    const char *s;
+    int rc = need_ts(f, root, &ts);
+    if (rc < 0)
+        return rc;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "machine");
+    if (!m)
+        return fail(f->err, f->errlen, COL_INGEST_ENOFIELD, "machine: missing");
+    if (!cJSON_IsString(m) || !valid_id(m->valuestring, strlen(m->valuestring)))
+        return fail(f->err, f->errlen, COL_INGEST_ETYPE, "machine: expected a machine id, got %s%s%s%s",
+                    json_kind(m), cJSON_IsString(m) ? " \"" : "",
+                    cJSON_IsString(m) ? excerpt(m->valuestring, strlen(m->valuestring), ex, sizeof ex) : "",
+                    cJSON_IsString(m) ? "\"" : "");
+    size_t nf = job_state(f, root, fl);
+    nf += job_values(f, root, fl + nf);
+    if ((s = str_member(f, root, "reason")))
+        fl[nf++] = lp_str("reason", s);
+    if (nf == 0)
+        return fab_nothing(f);
+    struct fg_lp_tag tags[3] = { { "site", f->site }, { "machine", m->valuestring }, { "job", job } };
+    fab_write_tags(f, "job", tags, 3, fl, nf, ts);
     return f->lines;
 }
 
@@ -750,13 +886,30 @@ static const struct fab_topic {
     { "machine/+/state", fab_machine },
     { "balancer/plan", fab_plan },
     { "advice", fab_advice },
+    { "jobs/+", fab_job },
 };
+
+/* Copies the id level of a machine/M/state or jobs/JOB topic into id. Returns 0, or -ETOPIC when it is not
+ * a valid id of its kind. */
+static int topic_id(const struct fab_topic *t, const char *subtopic, char *id, size_t idlen, char *err, size_t errlen)
+{
+    char ex[EXCERPT_MAX * 2], idex[EXCERPT_MAX];
+    bool job = t->ingest == fab_job;
+    const char *p = subtopic + strlen(job ? "jobs/" : "machine/");
+    size_t n = strcspn(p, "/");
+    if (!(job ? valid_job_id(p, n) : valid_id(p, n)) || n >= idlen)
+        return fail(err, errlen, COL_INGEST_ETOPIC, "%s id \"%s\" of topic \"%s\" is not an id", job ? "job" : "machine",
+                    excerpt(p, n, idex, sizeof idex), excerpt(subtopic, strlen(subtopic), ex, sizeof ex));
+    memcpy(id, p, n);
+    id[n] = '\0';
+    return 0;
+}
 
 int col_ingest_fabgrid(const char *site, const char *subtopic, const void *payload, size_t len, col_ingest_emit emit,
                        void *ud, char *err, size_t errlen)
 {
     struct fab f = { .site = site, .emit = emit, .ud = ud, .err = err, .errlen = errlen };
-    char machine[33] = "", ex[EXCERPT_MAX * 2];
+    char id[JOB_ID_MAX + 1] = "", ex[EXCERPT_MAX * 2];
     const struct fab_topic *t = NULL;
     cJSON *root = NULL;
     if (err && errlen)
@@ -770,15 +923,8 @@ int col_ingest_fabgrid(const char *site, const char *subtopic, const void *paylo
     if (!t)
         return fail(err, errlen, COL_INGEST_ETOPIC, "unknown fabgrid topic \"%s\"",
                     excerpt(subtopic, strlen(subtopic), ex, sizeof ex));
-    if (t->ingest == fab_machine) {
-        size_t n = strcspn(subtopic + strlen("machine/"), "/");
-        if (!valid_id(subtopic + strlen("machine/"), n))
-            return fail(err, errlen, COL_INGEST_ETOPIC, "machine id \"%s\" of topic \"%s\" is not an id",
-                        excerpt(subtopic + strlen("machine/"), n, machine, sizeof machine),
-                        excerpt(subtopic, strlen(subtopic), ex, sizeof ex));
-        memcpy(machine, subtopic + strlen("machine/"), n);
-        machine[n] = '\0';
-    }
+    if ((t->ingest == fab_machine || t->ingest == fab_job) && topic_id(t, subtopic, id, sizeof id, err, errlen) < 0)
+        return -COL_INGEST_ETOPIC;
     if (!site || strlen(site) > SITE_MAX)
         return fail(err, errlen, COL_INGEST_ETOPIC, "site id longer than %d", SITE_MAX);
     int rc = parse_json(payload, len, COL_INGEST_FABGRID_MAX_BYTES, &root, err, errlen);
@@ -787,7 +933,7 @@ int col_ingest_fabgrid(const char *site, const char *subtopic, const void *paylo
     if (!cJSON_IsObject(root))
         rc = fail(err, errlen, COL_INGEST_ETYPE, "payload: expected an object, got %s", json_kind(root));
     else
-        rc = t->ingest(&f, machine, root);
+        rc = t->ingest(&f, id, root);
     cJSON_Delete(root);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* col_ingest: the pure part of MQTT ingest. Turns messages of devices that report over MQTT (Shelly Gen2,
  * Tasmota, OpenDTU, generic JSON-pointer mappings) into readings, and fabgrid's own balancer topics
- * (machine state, plan, advice) into line protocol per CONTRACT.md section 6. No MQTT, no I/O, no logging. */
+ * (machine state, plan, advice, jobs) into line protocol per CONTRACT.md section 6. No MQTT, no I/O, no logging. */
 #ifndef COL_INGEST_H
 #define COL_INGEST_H
 #include "col_config.h"
@@ -63,7 +63,14 @@ typedef void (*col_ingest_emit)(void *ud, const char *line, size_t len);
 
 /* Turns a message of fabgrid's own topics, given as the part after "PREFIX/SITE/", into line protocol
  * (ms timestamps, tags sorted by key as fg_lp writes them):
- *   machine/M/state {"ts":..,"on":true,"power_w":..}  -> machine,machine=M,site=S on=1i,power_w=.. ts
+ *   machine/M/state {"ts":..,"on":true,"power_w":..,"reason":"..","job":".."}
+ *       -> machine,machine=M,site=S on=1i,power_w=..,reason="..",job=".." ts  (strings up to 256 bytes)
+ *   jobs/J {"ts":..,"machine":"kiln","state":"planned","earliest":ms,"deadline":ms,"energy_wh":..,"done_wh":..,
+ *       "planned_start":ms|null,"planned_end":ms|null,"reason":".."} -> job,job=J,machine=M,site=S
+ *       state="planned",state_code=1i,earliest_ms=Ni,deadline_ms=Ni,energy_wh=..,done_wh=..,planned_start_ms=Ni,
+ *       planned_end_ms=Ni,reason=".." ts  (state_code: queued 0, planned 1, running 2, done 3, missed 4,
+ *       rejected 5; absent or null values left out; J is 1..96 printable ASCII bytes without space, '"', '\\';
+ *       a missing or invalid machine refuses the message)
  *   balancer/plan {"slots":[{"start":..,"pv_w":..,"load_w":..,"machines":{"kiln":6000}}]} -> per slot
  *       forecast,site=S pv_w=..,load_w=.. start  and  plan,machine=M,site=S planned_w=.. start  for every
  *       machine named anywhere in the plan (planned_w=0 where a slot does not name it: the plan's 0 is a
@@ -73,7 +80,7 @@ typedef void (*col_ingest_emit)(void *ud, const char *line, size_t len);
  * Every line is checked (or built) completely before the first emit, so a message that fails emits
  * nothing. Returns the number of lines emitted (0 for a plan without slots); err is then "" or names
  * the first value or slot left out. On failure -COL_INGEST_* with err: ETOPIC for an unknown subtopic or
- * an invalid machine id, ETOOBIG over COL_INGEST_FABGRID_MAX_BYTES or COL_INGEST_PLAN_SLOTS_MAX slots,
+ * an invalid machine or job id in the topic, ETOOBIG over COL_INGEST_FABGRID_MAX_BYTES or COL_INGEST_PLAN_SLOTS_MAX slots,
  * EDEPTH, ENOTJSON, ETYPE (wrong root or ts type, or nothing usable but wrongly typed values),
  * ENOFIELD (no ts, or nothing usable). */
 int col_ingest_fabgrid(const char *site, const char *subtopic, const void *payload, size_t len, col_ingest_emit emit,

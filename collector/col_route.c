@@ -315,7 +315,14 @@ void col_route_message(void *ud, const char *topic, const void *payload, size_t 
             on_write(r, dev, point, payload, len);
             return;
         }
-        if (!strncmp(sub, "machine/", 8) || !strcmp(sub, "balancer/plan") || !strcmp(sub, "advice")) {
+        if (!strcmp(sub, "jobs/request")) { /* an operator's request for the balancer, not a job's state */
+            pthread_mutex_lock(&r->lock);
+            r->st.ingest_ignored++;
+            pthread_mutex_unlock(&r->lock);
+            return;
+        }
+        if (!strncmp(sub, "machine/", 8) || !strcmp(sub, "balancer/plan") || !strcmp(sub, "advice") ||
+            !strncmp(sub, "jobs/", 5)) {
             on_fabgrid(r, topic, sub, payload, len);
             return;
         }
@@ -326,7 +333,8 @@ void col_route_message(void *ud, const char *topic, const void *payload, size_t 
 
 void col_route_subscribe(struct col_route *r)
 {
-    static const char *const own[] = { "device/+/set/+", "machine/+/state", "balancer/plan", "advice" };
+    static const char *const own[] = { "device/+/set/+", "machine/+/state", "balancer/plan", "advice",
+                                       "jobs/+" };
     char topic[512];
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
         snprintf(topic, sizeof topic, "%s%s", r->prefix, own[i]);

@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config
 libmodbus-dev libmosquitto-dev libcjson-dev libcurl4-openssl-dev zlib1g-dev libsqlite3-dev
 libsystemd-dev libcmocka-dev
-mosquitto mosquitto-clients influxdb python3 python3-pymodbus python3-serial python3-serial-asyncio glpk-utils"
+mosquitto mosquitto-clients influxdb curl openssl systemd python3 python3-pymodbus python3-serial python3-serial-asyncio glpk-utils"
 
 missing=""
 for p in $PKGS; do

@@ -221,23 +221,124 @@ static void test_plan_follows_block(void **state)
     expect_cmd(0, k, false, 0, j, BAL_R_DONE);
 }
 
-/* A planned compressor runs through import while planned, and stops on import 60 s
- * (surplus_delay_s / 5) after its slots end. */
+/* A planned compressor starts at once when its slot comes, but only while the site exports at least
+ * surplus_margin_w (200 W): the forecast surplus it was planned on may not be there. Running, it
+ * imports as long as it still uses solar power, and stops 60 s (surplus_delay_s / 5) after the site
+ * would import more than hysteresis_w (100 W) even without it; min on first. */
 static void test_plan_then_import(void **state)
 {
     (void)state;
     size_t c = add_machine("comp", 2500, true, 900, 300);
     int j = add_job(c, 7500, T0, T0 + 11 * H_MS, true);
     plan_init();
-    plan_set(c, 8, 12, 2500, j); /* 08:00-09:00 */
-    assert_int_equal(run(T0 + 2 * H_MS - 10 * S_MS, 1000), 0);
-    assert_int_equal(run(T0 + 2 * H_MS, 1000), 1);
+    plan_set(c, 8, 16, 2500, j); /* 08:00-10:00 */
+    int64_t t = T0 + 2 * H_MS;
+    assert_int_equal(run(t - 10 * S_MS, -9000), 0);
+    assert_int_equal(first_cmd(t, t + H_MS, 1000), -1);
+    assert_int_equal(run(t + 20 * MIN_MS, -199), 0);
+    assert_int_equal(run(t + 20 * MIN_MS, -200), 1);
     expect_cmd(0, c, true, 2500, j, BAL_R_PLAN);
-    apply(T0 + 2 * H_MS);
-    for (int64_t t = T0 + 2 * H_MS + 10 * S_MS; t < T0 + 3 * H_MS; t += 10 * S_MS)
-        assert_int_equal(run(t, 3000), 0);
-    assert_int_equal(first_cmd(T0 + 3 * H_MS, T0 + 4 * H_MS, 3000), T0 + 3 * H_MS + 60 * S_MS);
+    apply(t + 20 * MIN_MS);
+    t += 20 * MIN_MS;
+    /* 2600 W import with it on: 100 W without, within the hysteresis */
+    assert_int_equal(first_cmd(t + 10 * S_MS, t + H_MS, 2600), -1);
+    /* 2700 W: stops only when min on (900 s) is over and the import has lasted 60 s */
+    assert_int_equal(first_cmd(t + 10 * S_MS, t + H_MS, 2700), t + 900 * S_MS);
     expect_cmd(0, c, false, 0, j, BAL_R_IMPORT);
+}
+
+/* A planned EV does not hold the plan's power through import: it turns down to the surplus, to its
+ * least power at the most, and stops when the site would import without it. */
+static void test_plan_modulating_turns_down(void **state)
+{
+    (void)state;
+    size_t e = add_ev();
+    int j = add_job(e, 20000, T0, T0 + 11 * H_MS, true);
+    plan_init();
+    plan_set(e, 8, 16, 11000, j);
+    set_on(e, T0 + 2 * H_MS, j);
+    int64_t t = T0 + 2 * H_MS + 20 * MIN_MS;
+    assert_int_equal(run(t, 1500), 1);
+    expect_cmd(0, e, true, 9000, j, BAL_R_SURPLUS);
+    apply(t);
+    assert_int_equal(run(t + MIN_MS, 5500), 1);
+    expect_cmd(0, e, true, 4000, j, BAL_R_PLAN);
+    apply(t + MIN_MS);
+    assert_int_equal(first_cmd(t + 2 * MIN_MS, t + H_MS, 4100), -1);
+    assert_int_equal(first_cmd(t + 2 * MIN_MS, t + H_MS, 4101), t + 3 * MIN_MS);
+    expect_cmd(0, e, false, 0, j, BAL_R_IMPORT);
+}
+
+/* A compressor (2500 W, min on 900 s: 625 Wh) never starts for less than a run of min on, neither on
+ * surplus nor by the plan: it would be done before min on is over. */
+static void test_short_rest_no_start(void **state)
+{
+    (void)state;
+    size_t c = add_machine("comp", 2500, true, 900, 300);
+    int j = add_job(c, 7500, T0, T0 + 11 * H_MS, true);
+    jobs[j].done_wh = 7500 - 624.9;
+    int64_t t = T0 + 2 * H_MS;
+    assert_int_equal(first_cmd(t, t + H_MS, -9000), -1);
+    plan_init();
+    plan_set(c, 8, 16, 2500, j);
+    assert_int_equal(first_cmd(t, t + H_MS, -9000), -1);
+    jobs[j].done_wh = 7500 - 625;
+    assert_int_equal(run(t, -9000), 1);
+    expect_cmd(0, c, true, 2500, j, BAL_R_PLAN);
+    plan = NULL;
+    assert_int_equal(first_cmd(t, t + H_MS, -9000), t + 300 * S_MS);
+    expect_cmd(0, c, true, 2500, j, BAL_R_SURPLUS);
+}
+
+/* An import stop would leave a required job less than its guard's restart at full power delivers
+ * in min on (625 Wh): it runs on to done instead. An optional job stops all the same. */
+static void test_short_rest_runs_to_done(void **state)
+{
+    (void)state;
+    cfg.strategy = BAL_STRAT_SURPLUS;
+    size_t c = add_machine("comp", 2500, true, 900, 300);
+    int j = add_job(c, 7500, T0, T0 + 11 * H_MS, true);
+    set_on(c, T0 + H_MS, j);
+    int64_t t = T0 + 2 * H_MS;
+    jobs[j].done_wh = 7500 - 624.9;
+    assert_int_equal(first_cmd(t, t + H_MS, 3000), -1);
+    jobs[j].done_wh = 7500 - 625;
+    assert_int_equal(first_cmd(t, t + H_MS, 3000), t + 60 * S_MS);
+    expect_cmd(0, c, false, 0, j, BAL_R_IMPORT);
+    jobs[j].required = false;
+    jobs[j].surplus_only = true;
+    jobs[j].done_wh = 7500 - 100;
+    assert_int_equal(first_cmd(t, t + H_MS, 3000), t + 60 * S_MS);
+    expect_cmd(0, c, false, 0, j, BAL_R_IMPORT);
+}
+
+/* An EV (min on 300 s) starting with 500 Wh to go draws at most 6000 W, so that the energy lasts
+ * the 300 s; the cap rises as the run goes on and is gone once min on is over. Less than 4000 W x
+ * 300 s (333.3 Wh) does not start. A deadline start is at full power all the same. */
+static void test_ev_run_cap(void **state)
+{
+    (void)state;
+    size_t e = add_ev();
+    int j = add_job(e, 20000, T0, T0 + 11 * H_MS, true);
+    int64_t t = T0 + 2 * H_MS;
+    jobs[j].done_wh = 20000 - 333.3;
+    assert_int_equal(first_cmd(t, t + H_MS, -12000), -1);
+    jobs[j].done_wh = 20000 - 500;
+    assert_int_equal(first_cmd(t, t + H_MS, -12000), t + 300 * S_MS);
+    expect_cmd(0, e, true, 6000, j, BAL_R_SURPLUS);
+    apply(t + 300 * S_MS);
+    t += 300 * S_MS;
+    jobs[j].done_wh = 20000 - 400; /* 100 s on: 400 Wh for 200 s is 7200 W, level 7000 */
+    assert_int_equal(run(t + 100 * S_MS, -6000), 1);
+    expect_cmd(0, e, true, 7000, j, BAL_R_SURPLUS);
+    apply(t + 100 * S_MS);
+    jobs[j].done_wh = 20000 - 100; /* min on over: no cap */
+    assert_int_equal(run(t + 300 * S_MS, -6000), 1);
+    expect_cmd(0, e, true, 11000, j, BAL_R_SURPLUS);
+    ms[e] = (struct bal_mstate){.since_ms = INT64_MIN, .job = -1};
+    ls[j] = t;
+    assert_int_equal(run(t + 400 * S_MS, -6000), 1);
+    expect_cmd(0, e, true, 11000, j, BAL_R_DEADLINE);
 }
 
 /* Early start on surplus: exactly after 300 s of surplus >= 2500 + 200 W; the non-interruptible
@@ -468,11 +569,15 @@ static void test_stale_data(void **state)
     expect_cmd(0, 0, false, 0, j[0], BAL_R_STALE);
     expect_cmd(1, 2, true, 11000, j[2], BAL_R_DEADLINE);
     expect_cmd(2, 4, true, 4000, j[4], BAL_R_STALE);
-    /* 30 s old is still fresh: the pump starts by plan, the compressor stays on */
-    assert_int_equal(run_at(t, t - 30 * S_MS, -500), 3);
+    /* 30 s old is still fresh: the compressor stays on; the pump, planned on a forecast surplus,
+     * waits, since the EV's deadline start leaves none */
+    assert_int_equal(run_at(t, t - 30 * S_MS, -500), 2);
+    expect_cmd(0, 2, true, 11000, j[2], BAL_R_DEADLINE);
+    expect_cmd(1, 4, true, 4000, j[4], BAL_R_SURPLUS);
+    /* with 13 kW of surplus it starts by plan */
+    assert_int_equal(run_at(t, t - 30 * S_MS, -13000), 2);
     expect_cmd(0, 2, true, 11000, j[2], BAL_R_DEADLINE);
     expect_cmd(1, 3, true, 1500, j[3], BAL_R_PLAN);
-    expect_cmd(2, 4, true, 4000, j[4], BAL_R_SURPLUS);
 }
 
 /* Nothing stops a started block: not stale data nor import, even for an optional job. */
@@ -838,6 +943,10 @@ int main(void)
         cmocka_unit_test_setup(test_reason_names, setup),
         cmocka_unit_test_setup(test_plan_follows_block, setup),
         cmocka_unit_test_setup(test_plan_then_import, setup),
+        cmocka_unit_test_setup(test_plan_modulating_turns_down, setup),
+        cmocka_unit_test_setup(test_short_rest_no_start, setup),
+        cmocka_unit_test_setup(test_short_rest_runs_to_done, setup),
+        cmocka_unit_test_setup(test_ev_run_cap, setup),
         cmocka_unit_test_setup(test_surplus_start_after_delay, setup),
         cmocka_unit_test_setup(test_surplus_threshold_and_reset, setup),
         cmocka_unit_test_setup(test_hysteresis_no_flapping, setup),

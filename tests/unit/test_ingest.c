@@ -479,11 +479,25 @@ static void test_machine_state(void **state)
                                                      "\"job\":\"kiln-daily\",\"reason\":\"surplus\"}");
     assert_int_equal(r->rc, 1);
     assert_string_equal(r->err, "");
-    assert_string_equal(r->s.text, "machine,machine=kiln,site=hof3 on=1i,power_w=6012.5 1700000000000\n");
+    assert_string_equal(r->s.text, "machine,machine=kiln,site=hof3 on=1i,power_w=6012.5,reason=\"surplus\","
+                                   "job=\"kiln-daily\" 1700000000000\n");
     r = fab("machine/kiln/state", "{\"ts\":1700000010000,\"on\":false,\"power_w\":0,\"job\":null,"
-                                  "\"reason\":\"waiting for surplus\"}");
+                                  "\"reason\":\"waiting for \\\"surplus\\\"\"}");
     assert_int_equal(r->rc, 1);
-    assert_string_equal(r->s.text, "machine,machine=kiln,site=hof3 on=0i,power_w=0 1700000010000\n");
+    assert_string_equal(r->err, "");
+    assert_string_equal(r->s.text, "machine,machine=kiln,site=hof3 on=0i,power_w=0,reason=\"waiting for \\\"surplus\\\"\" "
+                                   "1700000010000\n");
+    /* a reason of the wrong type or too long is left out with a warning, the rest is written */
+    r = fab("machine/kiln/state", "{\"ts\":7,\"on\":true,\"reason\":42,\"job\":\"j1\"}");
+    assert_int_equal(r->rc, 1);
+    assert_string_equal(r->err, "reason: expected a string, got a number");
+    assert_string_equal(r->s.text, "machine,machine=kiln,site=hof3 on=1i,job=\"j1\" 7\n");
+    char longer[400];
+    snprintf(longer, sizeof longer, "{\"ts\":7,\"on\":true,\"reason\":\"%0257d\"}", 0);
+    r = fab("machine/kiln/state", longer);
+    assert_int_equal(r->rc, 1);
+    assert_string_equal(r->err, "reason: longer than 256 bytes");
+    assert_string_equal(r->s.text, "machine,machine=kiln,site=hof3 on=1i 7\n");
     /* power unknown: left out, not 0 */
     r = fab("machine/laser-2/state", "{\"ts\":1700000010000,\"on\":false}");
     assert_int_equal(r->rc, 1);
@@ -515,8 +529,10 @@ static void test_unknown_topics(void **state)
     assert_fab_fails(r, COL_INGEST_ETOPIC, "unknown fabgrid topic \"balancer/status\"");
     r = fab("machine/kiln/state/extra", "{}");
     assert_fab_fails(r, COL_INGEST_ETOPIC, "unknown fabgrid topic \"machine/kiln/state/extra\"");
-    r = fab("jobs/kiln-daily", "{\"state\":\"queued\"}");
-    assert_fab_fails(r, COL_INGEST_ETOPIC, "unknown fabgrid topic \"jobs/kiln-daily\"");
+    r = fab("jobs/kiln-daily/x", "{\"state\":\"queued\"}");
+    assert_fab_fails(r, COL_INGEST_ETOPIC, "unknown fabgrid topic \"jobs/kiln-daily/x\"");
+    r = fab("jobs", "{\"state\":\"queued\"}");
+    assert_fab_fails(r, COL_INGEST_ETOPIC, "unknown fabgrid topic \"jobs\"");
     r = fab("advice/x", "{}");
     assert_fab_fails(r, COL_INGEST_ETOPIC, "unknown fabgrid topic \"advice/x\"");
 }
@@ -655,6 +671,72 @@ static void test_advice(void **state)
     assert_string_equal(r->s.text, "advice,site=hof3 level=\"green\",level_code=2i 5\n");
 }
 
+static void test_jobs(void **state)
+{
+    (void)state;
+    struct fab_result *r = fab("jobs/kiln-daily@2026-12-01",
+                               "{\"ts\":1764576000000,\"job\":\"kiln-daily@2026-12-01\",\"machine\":\"kiln\","
+                               "\"state\":\"planned\",\"earliest\":1764572400000,\"deadline\":1764612000000,"
+                               "\"energy_wh\":36000,\"done_wh\":1500.5,\"planned_start\":1764583200000,"
+                               "\"planned_end\":1764604800000,\"reason\":\"best PV window\"}");
+    assert_int_equal(r->rc, 1);
+    assert_string_equal(r->err, "");
+    assert_string_equal(r->s.text, "job,job=kiln-daily@2026-12-01,machine=kiln,site=hof3 state=\"planned\",state_code=1i,"
+                                   "earliest_ms=1764572400000i,deadline_ms=1764612000000i,energy_wh=36000,"
+                                   "done_wh=1500.5,planned_start_ms=1764583200000i,planned_end_ms=1764604800000i,"
+                                   "reason=\"best PV window\" 1764576000000\n");
+    /* null plan times and an absent reason are left out */
+    r = fab("jobs/laser-batch@2026-12-01", "{\"ts\":10,\"machine\":\"laser\",\"state\":\"queued\",\"earliest\":1,"
+                                           "\"deadline\":2,\"energy_wh\":6000,\"done_wh\":0,\"planned_start\":null,"
+                                           "\"planned_end\":null}");
+    assert_int_equal(r->rc, 1);
+    assert_string_equal(r->err, "");
+    assert_string_equal(r->s.text, "job,job=laser-batch@2026-12-01,machine=laser,site=hof3 state=\"queued\","
+                                   "state_code=0i,earliest_ms=1i,deadline_ms=2i,energy_wh=6000,done_wh=0 10\n");
+    static const char *const states[] = { "queued", "planned", "running", "done", "missed", "rejected" };
+    for (int i = 0; i < 6; i++) {
+        char p[128], want[128];
+        snprintf(p, sizeof p, "{\"ts\":5,\"machine\":\"ev\",\"state\":\"%s\"}", states[i]);
+        snprintf(want, sizeof want, "job,job=req-%d,machine=ev,site=hof3 state=\"%s\",state_code=%di 5\n", i, states[i], i);
+        char topic[32];
+        snprintf(topic, sizeof topic, "jobs/req-%d", i);
+        r = fab(topic, p);
+        assert_int_equal(r->rc, 1);
+        assert_string_equal(r->s.text, want);
+    }
+    /* wrongly typed values are left out with the first one named */
+    r = fab("jobs/j", "{\"ts\":5,\"machine\":\"ev\",\"state\":\"paused\",\"deadline\":\"18:00\",\"done_wh\":7}");
+    assert_int_equal(r->rc, 1);
+    assert_string_equal(r->err, "state: expected queued, planned, running, done, missed or rejected, got \"paused\"");
+    assert_string_equal(r->s.text, "job,job=j,machine=ev,site=hof3 done_wh=7 5\n");
+    r = fab("jobs/j", "{\"ts\":5,\"machine\":\"ev\",\"state\":3,\"planned_end\":1.5}");
+    assert_fab_fails(r, COL_INGEST_ETYPE, "state: expected a string, got a number");
+    r = fab("jobs/j", "{\"ts\":5,\"machine\":\"ev\",\"planned_end\":1.5}");
+    assert_fab_fails(r, COL_INGEST_ETYPE, "planned_end: expected an integer ms timestamp or null, got a number");
+    r = fab("jobs/j", "{\"ts\":5,\"machine\":\"ev\"}");
+    assert_fab_fails(r, COL_INGEST_ENOFIELD, "no usable field in payload");
+    /* the machine tag is required and must be an id */
+    r = fab("jobs/j", "{\"ts\":5,\"state\":\"done\"}");
+    assert_fab_fails(r, COL_INGEST_ENOFIELD, "machine: missing");
+    r = fab("jobs/j", "{\"ts\":5,\"machine\":\"EV 1\",\"state\":\"done\"}");
+    assert_fab_fails(r, COL_INGEST_ETYPE, "machine: expected a machine id, got a string \"EV 1\"");
+    r = fab("jobs/j", "{\"machine\":\"ev\",\"state\":\"done\"}");
+    assert_fab_fails(r, COL_INGEST_ENOFIELD, "ts: missing");
+    /* job ids: printable ASCII without space, quote or backslash, at most 96 bytes */
+    r = fab("jobs/a b", "{\"ts\":5,\"machine\":\"ev\",\"state\":\"done\"}");
+    assert_fab_fails(r, COL_INGEST_ETOPIC, "job id \"a b\" of topic \"jobs/a b\" is not an id");
+    r = fab("jobs/", "{\"ts\":5,\"machine\":\"ev\",\"state\":\"done\"}");
+    assert_fab_fails(r, COL_INGEST_ETOPIC, "job id \"\" of topic \"jobs/\" is not an id");
+    char topic[128];
+    snprintf(topic, sizeof topic, "jobs/%097d", 0);
+    r = fab(topic, "{\"ts\":5,\"machine\":\"ev\",\"state\":\"done\"}");
+    assert_int_equal(r->rc, -COL_INGEST_ETOPIC);
+    assert_int_equal(r->s.calls, 0);
+    snprintf(topic, sizeof topic, "jobs/%096d", 0);
+    r = fab(topic, "{\"ts\":5,\"machine\":\"ev\",\"state\":\"done\"}");
+    assert_int_equal(r->rc, 1);
+}
+
 static void test_fabgrid_limits(void **state)
 {
     (void)state;
@@ -687,7 +769,7 @@ int main(void)
         cmocka_unit_test(test_machine_state),    cmocka_unit_test(test_unknown_topics),
         cmocka_unit_test(test_plan),             cmocka_unit_test(test_plan_partial),
         cmocka_unit_test(test_plan_limits),      cmocka_unit_test(test_advice),
-        cmocka_unit_test(test_fabgrid_limits),
+        cmocka_unit_test(test_jobs),             cmocka_unit_test(test_fabgrid_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
