@@ -589,8 +589,13 @@ static int replan(struct bal_ctl *c, int64_t now_ms, char *err, size_t errlen)
     c->replan_jobs = c->replan_cfg = false;
     c->win_start_ms = now_ms;
     c->win_pv_ws = c->win_base_ws = c->win_s = 0;
-    for (size_t k = 0; k < c->nsub; k++)
-        c->latest[k] = bal_latest_start_ms(&p, k);
+    /* the guard acts at steps, interval_s apart: the last step at or before the latest start is one
+     * interval earlier at worst */
+    int64_t step_ms = (int64_t)c->cfg->set.interval_s * 1000;
+    for (size_t k = 0; k < c->nsub; k++) {
+        int64_t ls = bal_latest_start_ms(&p, k);
+        c->latest[k] = ls == INT64_MIN || ls == INT64_MAX ? ls : ls - step_ms;
+    }
     int rc = bal_plan_make(&p, &c->plan, err, errlen);
     c->have_plan = rc == 0;
     if (rc == 0)
@@ -652,8 +657,10 @@ static void credit(struct bal_ctl *c, int64_t now_ms)
             continue;
         struct bal_cjob *cj = &c->jobs[cm->job];
         double rest = cj->j.energy_wh - cj->j.done_wh, wh = cm->ms.power_w * (double)dt / 3600000.0;
+        int pct = (int)(100 * cj->j.done_wh / cj->j.energy_wh);
         cj->j.done_wh += wh < rest ? wh : rest > 0 ? rest : 0;
-        cj->dirty = true;
+        if ((int)(100 * cj->j.done_wh / cj->j.energy_wh) != pct)
+            cj->dirty = true; /* progress is published by the percent, not every step */
     }
 }
 

@@ -66,6 +66,7 @@ struct daemon {
     int64_t last_save_ms;
     uint64_t req_seq, requests, rejected, bad_msgs;
     bool state_dirty, was_stale;
+    int64_t event_ms;                    /* the controller's time of the changes being published */
     struct fg_complain bad_balance, bad_feedback, bad_forecast, inbox_full, save_err;
     char state_path[512];
 };
@@ -169,7 +170,7 @@ static void on_machine_event(void *ud, size_t m)
     struct daemon *d = ud;
     char sub[128];
     snprintf(sub, sizeof sub, "machine/%s/state", bal_ctl_machine(d->ctl, m)->id);
-    publish_free(d, sub, bal_msg_machine(d->ctl, m, now_ms(d), NULL), true);
+    publish_free(d, sub, bal_msg_machine(d->ctl, m, d->event_ms, NULL), true);
     d->state_dirty = true;
 }
 
@@ -178,7 +179,7 @@ static void on_job_event(void *ud, const struct bal_cjob *j)
     struct daemon *d = ud;
     char sub[128];
     snprintf(sub, sizeof sub, "jobs/%s", j->j.id);
-    publish_free(d, sub, bal_msg_job(d->ctl, j, now_ms(d)), true);
+    publish_free(d, sub, bal_msg_job(d->ctl, j, d->event_ms), true);
     if (j->state == BAL_JS_REJECTED || j->state == BAL_JS_MISSED)
         fg_log(FG_LOG_INFO, "jobs", j->j.id, "%s: %s", bal_jstate_name(j->state), j->reason);
     else
@@ -186,8 +187,11 @@ static void on_job_event(void *ud, const struct bal_cjob *j)
     d->state_dirty = true;
 }
 
-static void publish_events(struct daemon *d)
+/* Publishes what changed; the messages carry t_ms, the time the controller made the changes, so that a
+ * switch's ts is the instant min on/off times count from. */
+static void publish_events(struct daemon *d, int64_t t_ms)
 {
+    d->event_ms = t_ms;
     bal_ctl_take_machine_events(d->ctl, on_machine_event, d);
     bal_ctl_take_job_events(d->ctl, on_job_event, d);
 }
@@ -607,7 +611,7 @@ static void step(struct daemon *d)
             fg_log(FG_LOG_INFO, "plan", NULL, "re-planned (%s)", bal_replan_name(why));
     }
     d->was_stale = stale;
-    publish_events(d);
+    publish_events(d, now);
     publish_advice(d, now);
     if (d->state_dirty || now - d->last_save_ms >= SAVE_EVERY_MS)
         save_state(d, now);
@@ -693,7 +697,7 @@ static void stop(struct daemon *d)
     struct bal_cmd cmds[BAL_MAX_MACHINES];
     int64_t now = now_ms(d);
     fg_notify_stopping();
-    publish_events(d); /* what the last step changed, before the shutdown's own states */
+    publish_events(d, now); /* what the last step changed, before the shutdown's own states */
     size_t n = bal_ctl_shutdown(d->ctl, now, cmds, BAL_MAX_MACHINES);
     send_cmds(d, cmds, n);
     for (size_t k = 0; k < n; k++) {
@@ -741,7 +745,7 @@ int bal_daemon_run(const struct bal_daemon_opts *o)
         fg_log(FG_LOG_INFO, "balancer", NULL, "running: %zu machines, %zu jobs configured, state in %s", d->nm,
                d->cfg->njobs, d->state_path);
         fg_notify_ready(NULL);
-        publish_events(d);
+        publish_events(d, now_ms(d));
         loop(d);
         stop(d);
         rc = 0;
