@@ -38,7 +38,13 @@ ACL = os.path.join(ROOT, "deploy", "mosquitto", "fabgrid.acl")
 SCHEMA = os.path.join(ROOT, "deploy", "influxdb", "schema.iql")
 MARKER = ".fabgrid-demo"
 # relay coil of each machine of bench/workshop.json (the EV charger behind a relay is on/off: 7.4 kW)
-COILS = {"kiln": 0, "laser": 1, "compressor": 2, "printers": 3, "ev": 4}
+COILS = {"kiln": 0, "laser": 1, "compressor": 2, "printers": 3, "ev": 4, "heater": 5}
+# Beyond the bench workshop: a heater that warms the shop before it opens (a job done early in the
+# day) and a band saw that a person starts (the balancer only advises when to use it).
+EXTRA_MACHINES = [{"id": "heater", "power_w": 2000, "interruptible": True, "min_on_s": 300, "min_off_s": 300},
+                  {"id": "bandsaw", "power_w": 2200, "start": "manual"}]
+EXTRA_JOBS = [{"id": "preheat", "machine": "heater", "days": "daily", "duration_min": 45, "earliest": "05:00",
+               "deadline": "07:00"}]
 
 # Used only while deploy/mosquitto/fabgrid.acl is missing: the same roles, fewer details.
 FALLBACK_ACL = """# fabgrid demo ACL (deploy/mosquitto/fabgrid.acl was not found)
@@ -171,8 +177,11 @@ def site_config(demo, day, mport, iport, sport, user):
         {"id": "inverter", "bus": "lan", "unit": 1, "profile": "sunspec", "role": "pv", "poll_ms": poll},
         {"id": "grid", "bus": "lan", "unit": 2, "profile": "sdm630", "role": "grid", "poll_ms": poll},
         {"id": "relays", "bus": "lan", "unit": 3, "profile": "relay8", "role": "machine", "poll_ms": poll}]
+    cfg["machines"] += EXTRA_MACHINES
+    cfg["jobs"] += EXTRA_JOBS
     for m in cfg["machines"]:
-        m["actuator"] = {"type": "modbus", "device": "relays", "point": f"coil_{COILS[m['id']]}"}
+        if m["id"] in COILS:
+            m["actuator"] = {"type": "modbus", "device": "relays", "point": f"coil_{COILS[m['id']]}"}
         if m["id"] == "ev":
             for k in ("min_power_w", "max_power_w", "step_w"):
                 m.pop(k, None)
@@ -343,9 +352,15 @@ def machines_on(demo):
     return [m for m, c in COILS.items() if st.get(f"coil_{c}") == 1]
 
 
-def jobs_done(demo):
+def todays_jobs(demo):
+    """The jobs due by the end of the simulated day (the balancer also announces tomorrow's)."""
     with demo.lock:
-        return sum(1 for j in demo.jobs.values() if j.get("state") == "done"), len(demo.jobs)
+        return [j for j in demo.jobs.values() if j.get("deadline", 0) <= getattr(demo, "day_end_ms", 1 << 62)]
+
+
+def jobs_done(demo):
+    jobs = todays_jobs(demo)
+    return sum(1 for j in jobs if j.get("state") == "done"), len(jobs)
 
 
 def progress(demo, t_end, procs):
@@ -417,8 +432,7 @@ def energy(port, t0, t1):
 
 def jobs_on_time(demo):
     """Jobs done by their deadline (the time of the done message against its deadline), of all seen."""
-    with demo.lock:
-        jobs = list(demo.jobs.values())
+    jobs = todays_jobs(demo)
     ok = sum(1 for j in jobs if j.get("state") == "done" and j.get("deadline") and j.get("ts", 0) <= j["deadline"])
     return ok, len(jobs)
 
@@ -524,6 +538,7 @@ def summary(demo, port, t0, t1):
 def run(demo):
     day = demo_day()
     start = dt.datetime.combine(day, dt.time(5), TZ)
+    demo.day_end_ms = int(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), TZ).timestamp() * 1000)
     print(f"fabgrid demo in {DEMO_DIR}: site {SITE}, simulated {start:%Y-%m-%d %H:%M} America/Denver, "
           f"x{SPEED:g} for {SECONDS:g} s", flush=True)
     mport, users, acl = mosquitto(demo)

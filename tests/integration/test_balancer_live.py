@@ -1,9 +1,11 @@
-"""Closed loop (issue 5): one simulated day of NREL SERF East (2016-07-15, a Friday) with the bench
-workshop's machines on fabgrid-sim relays, the collector and the live balancer on a clock 600 times
-faster than real time, from 04:30 to 21:00 local (PV is zero outside). Every required job must be done
-by its deadline, the day's self-consumption must be within 3 percentage points of what --replay
-reports for the same day and config, and every relay switch must show in machine/+/state with its
-reason."""
+"""Closed loop (issue 5): one simulated day of NREL SERF East with the bench workshop's machines on
+fabgrid-sim relays, the collector and the live balancer on a clock 600 times faster than real time,
+from 04:30 to 21:00 local (PV is zero outside). The day is Saturday 2016-07-16: on weekdays the
+workshop uses all of its PV whatever the balancer does (self-consumption 100 %), on this Saturday a
+third of it is exported unless the compressor and the printer farm are placed under the sun, so the
+comparison can fail. Every required job must be done by its deadline, the day's self-consumption must
+be within 3 percentage points of what --replay reports for the same day and config, and every relay
+switch must show in machine/+/state with its reason."""
 import json
 import os
 import subprocess
@@ -15,8 +17,9 @@ from fgbal import Clock, LOAD, PREFIX, PV, PV_SCALE, LOAD_SCALE, coil_changes, m
     self_consumption, start_site, wait_sim_time, workshop  # noqa: E402
 
 SPEED = 600
-START = "2016-07-15T04:30:00-06:00"
-T0 = 1468578600000          # START in unix ms
+DAY = "2016-07-16"
+START = DAY + "T04:30:00-06:00"
+T0 = 1468665000000          # START in unix ms
 T1 = T0 + int(16.5 * 3600000)  # 21:00 local
 REASONS = {"plan", "surplus", "deadline", "stale-data", "done", "import", "window", "manual", "none"}
 
@@ -24,7 +27,7 @@ REASONS = {"plan", "surplus", "deadline", "stale-data", "done", "import", "windo
 def replay(env, conf):
     rep = env.path("replay.json")
     subprocess.run([os.path.join(BIN, "fabgrid-balancer"), "-c", conf, "--replay", "--pv", PV, "--load", LOAD,
-                    "--pv-scale", str(PV_SCALE), "--load-scale", str(LOAD_SCALE), "--from", "2016-07-15",
+                    "--pv-scale", str(PV_SCALE), "--load-scale", str(LOAD_SCALE), "--from", DAY,
                     "--days", "1", "--report", rep], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     return json.load(open(rep))
@@ -38,8 +41,7 @@ def main():
         check("the simulated day reaches 21:00", wait_sim_time(sub, T1, timeout=float(os.environ.get("LIVE_TIMEOUT", 16.5 * 3600 / SPEED + 60))))
         env.stop(bal)
         check_eq("the balancer exits 0 on SIGTERM", bal.returncode, 0)
-        jobs = {j: payloads(sub, PREFIX + f"jobs/{j}@2016-07-15") for j in
-                ("kiln-firing", "laser-batch", "air-tank", "print-run", "ev-charge")}
+        jobs = {j: payloads(sub, PREFIX + f"jobs/{j}@{DAY}") for j in ("air-tank", "print-run")}
         for j, msgs in jobs.items():
             last = msgs[-1] if msgs else {}
             check_eq(f"{j}: done by its deadline", last.get("state"), "done")
@@ -48,7 +50,8 @@ def main():
         live_pct, pv_kwh = self_consumption(sub, T0, T1)
         rep = replay(env, conf)
         print(f"self-consumption live {live_pct:.1f} % (PV {pv_kwh:.1f} kWh), replay "
-              f"{rep['self_consumption_pct']:.1f} % (PV {rep['pv_kwh']:.1f} kWh)", flush=True)
+              f"{rep['self_consumption_pct']:.1f} % (PV {rep['pv_kwh']:.1f} kWh, import {rep['import_kwh']:.1f} kWh)",
+              flush=True)
         check("self-consumption within 3 points of the replay", abs(live_pct - rep["self_consumption_pct"]) <= 3,
               f"live {live_pct:.1f} %, replay {rep['self_consumption_pct']:.1f} %")
         for i, m in enumerate(cfg["machines"]):
