@@ -1,8 +1,9 @@
-"""The collector speaks the systemd notify protocol: with NOTIFY_SOCKET (a unix datagram socket of the test)
+"""The collector and the balancer speak the systemd notify protocol: with NOTIFY_SOCKET (a unix datagram socket of the test)
 and WATCHDOG_USEC it sends READY=1 once it runs, WATCHDOG=1 at half the interval from its main loop, and
 STOPPING=1 on SIGTERM; libsystemd is mapped only under a service manager; a WATCHDOG_PID naming another
 process means no watchdog pings."""
 import os
+import signal
 import socket
 import time
 
@@ -89,6 +90,26 @@ def test_unmanaged(env, cfg):
     check_eq("exit 0", env.stop(p), 0)
 
 
+def test_balancer(env, port):
+    """The balancer: READY once it runs, WATCHDOG from its control loop, RELOADING then READY again on
+    SIGHUP, STOPPING on SIGTERM."""
+    cfg = env.write_json("bal.json", site_config(port, [], [], balancer={"state_file": env.path("bal-state.json")}))
+    ns = NotifySocket(env.path("bal.sock"))
+    e = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+    e.update({"NOTIFY_SOCKET": env.path("bal.sock"), "WATCHDOG_USEC": "1000000"})
+    p = env.start([os.path.join(BIN, "fabgrid-balancer"), "-c", cfg], "balancer", env=e)
+    check("balancer: READY=1 sent", wait_for(lambda: ns.count("READY=1") == 1, timeout=15), ns.msgs)
+    check("balancer: two WATCHDOG=1 pings", wait_for(lambda: ns.count("WATCHDOG=1") >= 2, timeout=5), ns.msgs)
+    wd = ns.times("WATCHDOG=1")
+    check("balancer: pings at half the interval", 0.4 <= wd[1] - wd[0] <= 0.8, f"gap {wd[1] - wd[0]:.3f} s")
+    p.send_signal(signal.SIGHUP)
+    check("balancer: SIGHUP sends RELOADING=1, then READY=1 again",
+          wait_for(lambda: ns.count("RELOADING=1") == 1 and ns.count("READY=1") == 2, timeout=10), ns.msgs)
+    check("balancer: the reload is logged", wait_for(lambda: "reloaded" in env.log("balancer"), timeout=5))
+    check_eq("balancer: exit 0 on SIGTERM", env.stop(p), 0)
+    check_eq("balancer: STOPPING=1 once", ns.count("STOPPING=1"), 1)
+
+
 def main():
     env = Env("notify")
     try:
@@ -97,6 +118,7 @@ def main():
         test_protocol(env, cfg)
         test_other_pid(env, cfg)
         test_unmanaged(env, cfg)
+        test_balancer(env, port)
     finally:
         env.close()
     done()
