@@ -23,7 +23,7 @@ import zoneinfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from fgtest import BIN, DATA, PROFILES, free_port, influx_ping, wait_for, wait_port  # noqa: E402
+from fgtest import BIN, DATA, PROFILES, free_port, influx_ping, influxd_conf, wait_for, wait_port  # noqa: E402
 
 SPEED = float(os.environ.get("DEMO_SPEED", "480"))
 SECONDS = float(os.environ.get("DEMO_SECONDS", "180"))
@@ -233,27 +233,7 @@ def mosquitto(demo):
 
 def influxd(demo, port=None):
     port = port or free_port()
-    d = demo.path("influxd")
-    conf = demo.write("influxd.conf", f"""reporting-disabled = true
-bind-address = "127.0.0.1:{free_port()}"
-[meta]
-  dir = "{d}/meta"
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:{port}"
-  log-enabled = false
-[logging]
-  level = "warn"
-[continuous_queries]
-  enabled = true
-  log-enabled = false
-  run-interval = "5s"
-""")
+    conf = demo.write("influxd.conf", influxd_conf(demo.path("influxd"), port, cq_run_s=5))
     p = demo.start(["/usr/bin/influxd", "run", "-config", conf], "influxd")
     wait_port(port, p, timeout=60)
     wait_for(lambda: influx_ping(port), timeout=30)

@@ -92,6 +92,32 @@ def wait_for(pred, timeout=20.0, step=0.02):
     return pred()
 
 
+def influxd_conf(data_dir, port, auth=False, cq_run_s=None):
+    """influxd's config for a private instance: data in data_dir, HTTP on 127.0.0.1:port (the RPC port
+    free too), quiet logs, continuous queries off unless cq_run_s says how often they run."""
+    cq = (f"  enabled = true\n  log-enabled = false\n  run-interval = \"{cq_run_s}s\"\n" if cq_run_s
+          else "  enabled = false\n")
+    return f"""reporting-disabled = true
+bind-address = "127.0.0.1:{free_port()}"
+[meta]
+  dir = "{data_dir}/meta"
+[data]
+  dir = "{data_dir}/data"
+  wal-dir = "{data_dir}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{port}"
+  auth-enabled = {"true" if auth else "false"}
+  log-enabled = false
+  max-body-size = 0
+[logging]
+  level = "warn"
+[continuous_queries]
+{cq}"""
+
+
 class Env:
     """A temp dir and the processes started in it; everything is stopped by PID at exit."""
 
@@ -141,32 +167,12 @@ class Env:
         wait_port(port, p)
         return port
 
-    def influxd(self, name="influxd", port=None):
+    def influxd(self, name="influxd", port=None, auth=False, cq_run_s=None):
         """A real InfluxDB 1.x (Debian's influxd) with its data in the temp dir, on free loopback ports.
         Returns the HTTP port; the process is self.procs[-1]. Restarting with the same name and port
-        keeps the data."""
+        keeps the data. auth: authentication on; cq_run_s: continuous queries run that often."""
         port = port or free_port()
-        rpc = free_port()
-        d = self.path(name)
-        conf = self.write(f"{name}.conf", f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{d}/meta"
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:{port}"
-  log-enabled = false
-  max-body-size = 0
-[logging]
-  level = "warn"
-[continuous_queries]
-  enabled = false
-""")
+        conf = self.write(f"{name}.conf", influxd_conf(self.path(name), port, auth, cq_run_s))
         p = self.start(["/usr/bin/influxd", "run", "-config", conf], name)
         p.fg_port = port
         wait_port(port, p, timeout=60)

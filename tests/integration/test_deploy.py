@@ -248,33 +248,7 @@ def test_mosquitto():
 
 def influxd_auth(env):
     """A real influxd with authentication on and continuous queries looked for every second."""
-    port, rpc = free_port(), free_port()
-    d = env.path("influx")
-    conf = env.write("influxd.conf", f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{d}/meta"
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:{port}"
-  auth-enabled = true
-  log-enabled = false
-[logging]
-  level = "warn"
-[continuous_queries]
-  enabled = true
-  log-enabled = false
-  run-interval = "1s"
-""")
-    p = env.start(["/usr/bin/influxd", "run", "-config", conf], "influxd")
-    wait_port(port, p, timeout=60)
-    wait_for(lambda: influx_ping(port), timeout=30)
-    return port
+    return env.influxd(name="influx", auth=True, cq_run_s=1)
 
 
 def http(port, path, user=None, pw=None, data=None, params=None):
