@@ -389,6 +389,11 @@ static long post(struct col_writer *w, const char *data, size_t len)
     if (took > w->stats.request_max_ms)
         w->stats.request_max_ms = took;
     pthread_mutex_unlock(&w->lock);
+    /* the compressed body is not kept between requests: a backlog's large batch would otherwise hold
+     * its size for the life of the process */
+    free(w->gz);
+    w->gz = NULL;
+    w->gz_cap = 0;
     return status;
 }
 
