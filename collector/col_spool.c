@@ -24,8 +24,8 @@
 /* SQLite is loaded at run time (fg_dl) by col_spool_open, so that a collector without an InfluxDB
  * output never maps it. The table is filled once, under fg_dl's lock, and only read afterwards. */
 #define SQ_FUNCS(X)                                                                                 \
-    X(bind_blob) X(bind_int64) X(busy_timeout) X(clear_bindings) X(close_v2) X(column_blob)          \
-    X(column_bytes) X(column_int64) X(column_text) X(errmsg) X(errstr) X(exec) X(finalize)            \
+    X(bind_blob) X(bind_int64) X(busy_timeout) X(clear_bindings) X(close_v2) X(column_blob)         \
+    X(column_bytes) X(column_int64) X(column_text) X(errmsg) X(errstr) X(exec) X(finalize)          \
     X(get_autocommit) X(open_v2) X(prepare_v2) X(prepare_v3) X(reset) X(step)
 #define SQ_MEMBER(f) __typeof__(sqlite3_##f) *f;
 #define SQ_SYM(f) FG_DL_SYM(struct sqlite_api, f, "sqlite3_" #f),

@@ -4,8 +4,8 @@
 #include "col_writer.h"
 
 #include "col_wpolicy.h"
-#include "fg_dl.h"
 #include "fg_clock.h"
+#include "fg_dl.h"
 #include "fg_log.h"
 #include "fg_mem.h"
 
@@ -27,7 +27,7 @@
  * collector without an InfluxDB output never maps them (libcurl pulls in some 25 more libraries).
  * The tables are filled once, under fg_dl's lock, and only read afterwards. */
 #define CURL_FUNCS(X)                                                                               \
-    X(easy_cleanup) X(easy_escape) X(easy_getinfo) X(easy_init) X(easy_perform) X(easy_setopt)       \
+    X(easy_cleanup) X(easy_escape) X(easy_getinfo) X(easy_init) X(easy_perform) X(easy_setopt)      \
     X(easy_strerror) X(free) X(global_cleanup) X(global_init) X(slist_append) X(slist_free_all)
 #define Z_FUNCS(X) X(deflateInit2_) X(deflateBound) X(deflate) X(deflateEnd)
 #define CU_MEMBER(f) __typeof__(curl_##f) *f;
@@ -40,6 +40,7 @@ static const struct fg_dl_sym cu_syms[] = { CURL_FUNCS(CU_SYM) };
 static const struct fg_dl_sym z_syms[] = { Z_FUNCS(Z_SYM) };
 static struct fg_dl_lib curl_lib = FG_DL_LIB("libcurl.so.4", "libcurl4", cu_syms, &cu);
 static struct fg_dl_lib zlib_lib = FG_DL_LIB("libz.so.1", "zlib1g", z_syms, &zl);
+
 /* The response body is only read for error messages; InfluxDB's are short. */
 #define RESP_BODY_MAX 16384
 /* Text per request at most (a batch of 5000 device lines is about 1 MB). */
