@@ -15,7 +15,13 @@ WERROR   ?= 1
 SANITIZE ?=
 PKGS     := libmodbus libmosquitto libcjson libcurl zlib sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Each binary links only the libraries it calls (--as-needed drops any it does not). libcurl, zlib and
+# SQLite are linked by none: col_writer and col_spool load them at run time (common/fg_dl) when the
+# config has an "influx" section, so their headers are needed at compile time only.
+pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
+COL_LIBS := $(call pkg_libs,libmodbus libmosquitto libcjson)
+SIM_LIBS := $(call pkg_libs,libmodbus libcjson)
+BAL_LIBS := $(call pkg_libs,libmosquitto libcjson)
 
 ifeq ($(SANITIZE),)
 BUILD    ?= build
@@ -32,8 +38,8 @@ endif
 CPPFLAGS += -D_GNU_SOURCE -DFG_PROFILE_DIR='"$(DATADIR)/profiles"' -Icommon -Icollector -Isim -Ibalancer
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
-LDLIBS   := $(PKG_LIBS) -lpthread -lm
-LDFLAGS  += $(SANFLAGS)
+LDLIBS   := -lpthread -lm -ldl
+LDFLAGS  += -Wl,--as-needed $(SANFLAGS)
 
 ifeq ($(V),1)
 Q :=
@@ -89,27 +95,27 @@ LIBS := $(BUILD)/lib/libsim.a $(BUILD)/lib/libbal.a $(BUILD)/lib/libcol.a $(BUIL
 $(BUILD)/bin/fabgrid-collector: $(call obj,collector/main.c) $(LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(COL_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/fabgrid-balancer: $(call obj,balancer/main.c) $(LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BAL_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/fabgrid-sim: $(call obj,sim/sim_main.c) $(LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(COL_LIBS) $(LDLIBS) -lcmocka
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(COL_LIBS) $(LDLIBS)
 
 # make check: dependencies first (a fresh machine has none), then build with -Werror, then every test.
 check: deps

@@ -18,7 +18,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fg_dl.h"
 #include "fg_mem.h"
+
+/* SQLite is loaded at run time (fg_dl) by col_spool_open, so that a collector without an InfluxDB
+ * output never maps it. The table is filled once, under fg_dl's lock, and only read afterwards. */
+#define SQ_FUNCS(X)                                                                                 \
+    X(bind_blob) X(bind_int64) X(busy_timeout) X(clear_bindings) X(close_v2) X(column_blob)         \
+    X(column_bytes) X(column_int64) X(column_text) X(errmsg) X(errstr) X(exec) X(finalize)          \
+    X(get_autocommit) X(open_v2) X(prepare_v2) X(prepare_v3) X(reset) X(step)
+#define SQ_MEMBER(f) __typeof__(sqlite3_##f) *f;
+#define SQ_SYM(f) FG_DL_SYM(struct sqlite_api, f, "sqlite3_" #f),
+static struct sqlite_api { SQ_FUNCS(SQ_MEMBER) } sq;
+static const struct fg_dl_sym sq_syms[] = { SQ_FUNCS(SQ_SYM) };
+static struct fg_dl_lib sqlite_lib = FG_DL_LIB("libsqlite3.so.0", "libsqlite3-0", sq_syms, &sq);
 
 /* Prepared once at open and reused; each is reset after use so it holds no read lock. */
 enum stmt_id {
@@ -168,19 +181,19 @@ static void fsync_dir(const char *dir)
 static int exec_sql(sqlite3 *db, const char *sql, char *out, size_t outlen)
 {
     sqlite3_stmt *q;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+    int rc = sq.prepare_v2(db, sql, -1, &q, NULL);
     if (rc != SQLITE_OK)
         return rc;
     if (out)
         out[0] = '\0';
     bool first = true;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(q, 0);
+    while ((rc = sq.step(q)) == SQLITE_ROW) {
+        const unsigned char *t = sq.column_text(q, 0);
         if (first && out && t)
             fg_strlcpy(out, (const char *)t, outlen);
         first = false;
     }
-    sqlite3_finalize(q);
+    sq.finalize(q);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -198,6 +211,10 @@ static int configure(sqlite3 *db, char *err, size_t errlen)
     }
     if (rc == SQLITE_OK)
         rc = exec_sql(db, "PRAGMA synchronous=FULL", NULL, 0);
+    /* 256 KiB of page cache instead of 2 MiB: appends touch the right edge of the table, peek and ack
+     * the left edge, so a few dozen pages are the whole working set */
+    if (rc == SQLITE_OK)
+        rc = exec_sql(db, "PRAGMA cache_size=-256", NULL, 0);
     if (rc == SQLITE_OK)
         rc = exec_sql(db, "PRAGMA quick_check(1)", mode, sizeof mode);
     if (rc == SQLITE_OK && strcmp(mode, "ok") != 0)
@@ -206,10 +223,10 @@ static int configure(sqlite3 *db, char *err, size_t errlen)
         rc = exec_sql(db, "CREATE TABLE IF NOT EXISTS lines("
                           "id INTEGER PRIMARY KEY AUTOINCREMENT, line BLOB NOT NULL)", NULL, 0);
     if (rc == SQLITE_OK) /* takes the exclusive lock now rather than at the first append */
-        rc = sqlite3_exec(db, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL);
+        rc = sq.exec(db, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK && !err[0])
         setf(err, errlen, "%s", (rc & 0xff) == SQLITE_BUSY ? "locked by another process"
-                                                            : sqlite3_errmsg(db));
+                                                            : sq.errmsg(db));
     return rc;
 }
 
@@ -217,25 +234,25 @@ static int configure(sqlite3 *db, char *err, size_t errlen)
 static int load_counts(struct col_spool *s)
 {
     sqlite3_stmt *q;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT count(*), coalesce(sum(length(line)), 0) FROM lines",
+    int rc = sq.prepare_v2(s->db, "SELECT count(*), coalesce(sum(length(line)), 0) FROM lines",
                                 -1, &q, NULL);
     if (rc != SQLITE_OK)
         return rc;
-    rc = sqlite3_step(q);
+    rc = sq.step(q);
     if (rc == SQLITE_ROW) {
-        s->stats.points = (uint64_t)sqlite3_column_int64(q, 0);
-        s->stats.bytes = (uint64_t)sqlite3_column_int64(q, 1);
+        s->stats.points = (uint64_t)sq.column_int64(q, 0);
+        s->stats.bytes = (uint64_t)sq.column_int64(q, 1);
         s->stats.found_at_open = s->stats.points;
         rc = SQLITE_OK;
     }
-    sqlite3_finalize(q);
+    sq.finalize(q);
     return rc;
 }
 
 static int prepare_all(struct col_spool *s)
 {
     for (int i = 0; i < ST_COUNT; i++) {
-        int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+        int rc = sq.prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
                                     NULL);
         if (rc != SQLITE_OK)
             return rc;
@@ -246,10 +263,10 @@ static int prepare_all(struct col_spool *s)
 static void close_db(struct col_spool *s)
 {
     for (int i = 0; i < ST_COUNT; i++) {
-        sqlite3_finalize(s->st[i]);
+        sq.finalize(s->st[i]);
         s->st[i] = NULL;
     }
-    sqlite3_close_v2(s->db);
+    sq.close_v2(s->db);
     s->db = NULL;
 }
 
@@ -258,10 +275,10 @@ static void close_db(struct col_spool *s)
 static int open_db(struct col_spool *s, const char *path, char *err, size_t errlen)
 {
     err[0] = '\0';
-    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+    int rc = sq.open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                                SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(s->db, 0);
+        sq.busy_timeout(s->db, 0);
         rc = configure(s->db, err, errlen);
     }
     if (rc == SQLITE_OK)
@@ -270,7 +287,7 @@ static int open_db(struct col_spool *s, const char *path, char *err, size_t errl
         rc = prepare_all(s);
     if (rc != SQLITE_OK) {
         if (!err[0])
-            setf(err, errlen, "%s", s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+            setf(err, errlen, "%s", s->db ? sq.errmsg(s->db) : sq.errstr(rc));
         close_db(s);
     }
     return rc;
@@ -308,15 +325,15 @@ static int set_aside(const char *path, char *err, size_t errlen)
 /* Resets q so that it holds no lock, and turns a finished step into SQLITE_OK. */
 static int done(sqlite3_stmt *q, int rc)
 {
-    sqlite3_reset(q);
-    sqlite3_clear_bindings(q);
+    sq.reset(q);
+    sq.clear_bindings(q);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
 static int run(struct col_spool *s, enum stmt_id id)
 {
     sqlite3_stmt *q = s->st[id];
-    return done(q, sqlite3_step(q));
+    return done(q, sq.step(q));
 }
 
 /* Evicts the oldest rows outside the in-flight range, if they add up to excess bytes. Returns SQLITE_OK
@@ -328,23 +345,23 @@ static int evict_sparing_inflight(struct col_spool *s, uint64_t excess, struct e
     uint64_t rows = 0, bytes = 0;
     int rc;
     *ev = (struct evicted){ 0, 0, false };
-    while (bytes < excess && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
+    while (bytes < excess && (rc = sq.step(q)) == SQLITE_ROW) {
+        int64_t id = sq.column_int64(q, 0);
         if (id >= a && id <= b)
             continue;
         last_id = id;
-        bytes += (uint64_t)sqlite3_column_int64(q, 1);
+        bytes += (uint64_t)sq.column_int64(q, 1);
         rows++;
     }
     rc = done(q, bytes < excess ? rc : SQLITE_DONE);
     if (rc != SQLITE_OK || bytes < excess || rows == 0)
         return rc;
     sqlite3_stmt *d = s->st[ST_DEL_UPTO_EXCEPT];
-    sqlite3_bind_int64(d, 1, last_id);
-    sqlite3_bind_int64(d, 2, a);
-    sqlite3_bind_int64(d, 3, b);
+    sq.bind_int64(d, 1, last_id);
+    sq.bind_int64(d, 2, a);
+    sq.bind_int64(d, 3, b);
     *ev = (struct evicted){ rows, bytes, false };
-    return done(d, sqlite3_step(d));
+    return done(d, sq.step(d));
 }
 
 /* Deletes the oldest rows, in id order, until their text adds up to at least excess bytes.
@@ -360,9 +377,9 @@ static int evict(struct col_spool *s, uint64_t excess, struct evicted *ev)
     int64_t last_id = 0;
     int rc = SQLITE_DONE;
     *ev = (struct evicted){ 0, 0, false };
-    while (ev->bytes < excess && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        last_id = sqlite3_column_int64(q, 0);
-        ev->bytes += (uint64_t)sqlite3_column_int64(q, 1);
+    while (ev->bytes < excess && (rc = sq.step(q)) == SQLITE_ROW) {
+        last_id = sq.column_int64(q, 0);
+        ev->bytes += (uint64_t)sq.column_int64(q, 1);
         ev->rows++;
     }
     ev->all = ev->bytes < excess; /* the walk ran out: the table is emptied */
@@ -370,8 +387,8 @@ static int evict(struct col_spool *s, uint64_t excess, struct evicted *ev)
     if (rc != SQLITE_OK || ev->rows == 0)
         return rc;
     sqlite3_stmt *d = s->st[ST_DEL_UPTO];
-    sqlite3_bind_int64(d, 1, last_id);
-    return done(d, sqlite3_step(d));
+    sq.bind_int64(d, 1, last_id);
+    return done(d, sq.step(d));
 }
 
 /* Which lines of a batch the cap keeps. A line longer than the cap can never be stored: it is
@@ -414,8 +431,8 @@ static int check_lines(const char *const *lines, const size_t *lens, size_t n, c
 /* Rolls back whatever the failed step left open; returns the errno-style code of rc. */
 static int fail(struct col_spool *s, int rc, const char *what, char *err, size_t errlen)
 {
-    setf(err, errlen, "spool %s: %s", what, sqlite3_errmsg(s->db));
-    if (!sqlite3_get_autocommit(s->db))
+    setf(err, errlen, "spool %s: %s", what, sq.errmsg(s->db));
+    if (!sq.get_autocommit(s->db))
         run(s, ST_ROLLBACK);
     return errno_of(rc);
 }
@@ -449,8 +466,8 @@ static int append_locked(struct col_spool *s, const char *const *lines, const si
         if (lens[i] > s->max_bytes)
             continue;
         sqlite3_stmt *q = s->st[ST_INSERT];
-        sqlite3_bind_blob(q, 1, lines[i], (int)lens[i], SQLITE_STATIC);
-        if ((rc = done(q, sqlite3_step(q))) != SQLITE_OK)
+        sq.bind_blob(q, 1, lines[i], (int)lens[i], SQLITE_STATIC);
+        if ((rc = done(q, sq.step(q))) != SQLITE_OK)
             return fail(s, rc, "insert", err, errlen);
     }
     if ((rc = run(s, ST_COMMIT)) != SQLITE_OK)
@@ -495,6 +512,10 @@ struct col_spool *col_spool_open(const char *dir, uint64_t max_bytes, char *err,
     char msg[512];
     if (!dir || !dir[0] || max_bytes == 0) {
         setf(err, errlen, "spool: need a directory and a cap of at least 1 byte");
+        return NULL;
+    }
+    if (fg_dl_load(&sqlite_lib, msg, sizeof msg) < 0) {
+        setf(err, errlen, "spool: %s", msg);
         return NULL;
     }
     if (mkdir_p(dir, err, errlen) < 0)
@@ -553,16 +574,16 @@ static int peek_locked(struct col_spool *s, size_t max_lines, size_t max_bytes,
     sqlite3_stmt *q = s->st[ST_PEEK];
     size_t cap = 0, body_cap = 0, used = 0;
     int rc;
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)max_lines);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const void *line = sqlite3_column_blob(q, 1);
-        size_t len = (size_t)sqlite3_column_bytes(q, 1);
+    sq.bind_int64(q, 1, (sqlite3_int64)max_lines);
+    while ((rc = sq.step(q)) == SQLITE_ROW) {
+        const void *line = sq.column_blob(q, 1);
+        size_t len = (size_t)sq.column_bytes(q, 1);
         if (b->n > 0 && used + len > max_bytes)
             break;
         batch_reserve(b, &cap, &body_cap, len);
         if (b->n == 0)
             b->off[0] = 0;
-        b->ids[b->n] = sqlite3_column_int64(q, 0);
+        b->ids[b->n] = sq.column_int64(q, 0);
         if (len)
             memcpy(b->body + used, line, len);
         used += len;
@@ -606,11 +627,11 @@ void col_spool_batch_clear(struct col_spool_batch *b)
 static int ack_locked(struct col_spool *s, int64_t first_id, int64_t last_id)
 {
     sqlite3_stmt *q = s->st[ST_RANGE_SUM];
-    sqlite3_bind_int64(q, 1, first_id);
-    sqlite3_bind_int64(q, 2, last_id);
-    int rc = sqlite3_step(q);
-    uint64_t rows = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q, 0) : 0;
-    uint64_t bytes = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q, 1) : 0;
+    sq.bind_int64(q, 1, first_id);
+    sq.bind_int64(q, 2, last_id);
+    int rc = sq.step(q);
+    uint64_t rows = rc == SQLITE_ROW ? (uint64_t)sq.column_int64(q, 0) : 0;
+    uint64_t bytes = rc == SQLITE_ROW ? (uint64_t)sq.column_int64(q, 1) : 0;
     if ((rc = done(q, rc)) != SQLITE_OK)
         return errno_of(rc);
     if (first_id <= s->inflight_last && last_id >= s->inflight_first)
@@ -619,9 +640,9 @@ static int ack_locked(struct col_spool *s, int64_t first_id, int64_t last_id)
         return 0;
     /* the mutex keeps the table as counted: the DELETE removes exactly these rows */
     q = s->st[ST_DEL_RANGE];
-    sqlite3_bind_int64(q, 1, first_id);
-    sqlite3_bind_int64(q, 2, last_id);
-    if ((rc = done(q, sqlite3_step(q))) != SQLITE_OK)
+    sq.bind_int64(q, 1, first_id);
+    sq.bind_int64(q, 2, last_id);
+    if ((rc = done(q, sq.step(q))) != SQLITE_OK)
         return errno_of(rc);
     s->stats.points -= rows;
     s->stats.bytes -= bytes;

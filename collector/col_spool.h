@@ -19,6 +19,8 @@ struct col_spool;
  * col_spool_stats reports recovered_corrupt = 1: that is a success, not an error.
  * The database is locked exclusively while open: a second opener (another collector on the same
  * spool_dir) fails with "locked by another process".
+ * SQLite is loaded at the first open (a process that never opens a spool never maps it); if it is missing
+ * the message names the library and its Debian package.
  * Returns the spool (free with col_spool_close), or NULL with a message in err. */
 struct col_spool *col_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t errlen);
 

@@ -15,6 +15,7 @@
 
 #define PENDING_MAX_BYTES (64u << 20) /* memory in front of a stalled disk, at most */
 #define COMMIT_LINES 5000             /* commit early when this many lines wait */
+#define SHRINK_ABOVE_BYTES (128u << 10) /* a committed buffer larger than this is freed, not kept */
 
 /* Lines concatenated, with their offsets; swapped whole between producers and the spool thread. */
 struct lines {
@@ -113,6 +114,10 @@ static void commit(struct col_store *s, struct lines *l)
     free(ptr);
     free(lens);
     l->n = l->len = 0;
+    /* a burst (a slow disk, a start-up backlog) must not hold its buffer for the life of the process:
+     * one second of 100 devices is about 20 KiB */
+    if (l->cap > SHRINK_ABOVE_BYTES)
+        lines_free(l);
 }
 
 /* Commit cadence: every simulated second under --clock, and at least every real second. */

@@ -5,6 +5,7 @@
 
 #include "col_wpolicy.h"
 #include "fg_clock.h"
+#include "fg_dl.h"
 #include "fg_log.h"
 #include "fg_mem.h"
 
@@ -21,6 +22,25 @@
 #include <zlib.h>
 
 #define SUBSYS "influx"
+
+/* libcurl and zlib are loaded at run time (fg_dl) by col_writer_new and col_writer_gzip, so that a
+ * collector without an InfluxDB output never maps them (libcurl pulls in some 25 more libraries).
+ * The tables are filled once, under fg_dl's lock, and only read afterwards. */
+#define CURL_FUNCS(X)                                                                               \
+    X(easy_cleanup) X(easy_escape) X(easy_getinfo) X(easy_init) X(easy_perform) X(easy_setopt)      \
+    X(easy_strerror) X(free) X(global_cleanup) X(global_init) X(slist_append) X(slist_free_all)
+#define Z_FUNCS(X) X(deflateInit2_) X(deflateBound) X(deflate) X(deflateEnd)
+#define CU_MEMBER(f) __typeof__(curl_##f) *f;
+#define CU_SYM(f) FG_DL_SYM(struct curl_api, f, "curl_" #f),
+#define Z_MEMBER(f) __typeof__(f) *f;
+#define Z_SYM(f) FG_DL_SYM(struct zlib_api, f, #f),
+static struct curl_api { CURL_FUNCS(CU_MEMBER) } cu;
+static struct zlib_api { Z_FUNCS(Z_MEMBER) } zl;
+static const struct fg_dl_sym cu_syms[] = { CURL_FUNCS(CU_SYM) };
+static const struct fg_dl_sym z_syms[] = { Z_FUNCS(Z_SYM) };
+static struct fg_dl_lib curl_lib = FG_DL_LIB("libcurl.so.4", "libcurl4", cu_syms, &cu);
+static struct fg_dl_lib zlib_lib = FG_DL_LIB("libz.so.1", "zlib1g", z_syms, &zl);
+
 /* The response body is only read for error messages; InfluxDB's are short. */
 #define RESP_BODY_MAX 16384
 /* Text per request at most (a batch of 5000 device lines is about 1 MB). */
@@ -89,12 +109,15 @@ static int64_t wall_ms(void)
 
 long col_writer_gzip(const char *in, size_t len, unsigned char **out, size_t *cap)
 {
+    char why[256];
+    if (fg_dl_load(&zlib_lib, why, sizeof why) < 0)
+        return -ENOENT;
     z_stream z;
     memset(&z, 0, sizeof z);
     /* windowBits 15 + 16: a gzip wrapper, which is what Content-Encoding: gzip means */
-    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (zl.deflateInit2_(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, (int)sizeof z) != Z_OK)
         return -EIO;
-    size_t bound = deflateBound(&z, (uLong)len);
+    size_t bound = zl.deflateBound(&z, (uLong)len);
     if (!*out || *cap < bound) {
         *out = fg_realloc(*out, bound);
         *cap = bound;
@@ -103,9 +126,9 @@ long col_writer_gzip(const char *in, size_t len, unsigned char **out, size_t *ca
     z.avail_in = (uInt)len;
     z.next_out = *out;
     z.avail_out = (uInt)*cap;
-    int rc = deflate(&z, Z_FINISH);
+    int rc = zl.deflate(&z, Z_FINISH);
     long n = (long)z.total_out;
-    deflateEnd(&z);
+    zl.deflateEnd(&z);
     return rc == Z_STREAM_END ? n : -EIO;
 }
 
@@ -215,11 +238,11 @@ static int check_opts(const struct col_writer_opts *o, const struct col_wsource 
 /* Appends "&key=value" (or "?key=value" for the first) with value URL-escaped. */
 static void add_param(CURL *c, char **url, const char *key, const char *value)
 {
-    char *esc = curl_easy_escape(c, value, 0);
+    char *esc = cu.easy_escape(c, value, 0);
     size_t len = strlen(*url) + strlen(key) + strlen(esc ? esc : "") + 3;
     char *u = fg_malloc(len);
     snprintf(u, len, "%s%c%s=%s", *url, strchr(*url, '?') ? '&' : '?', key, esc ? esc : "");
-    curl_free(esc);
+    cu.free(esc);
     free(*url);
     *url = u;
 }
@@ -247,16 +270,16 @@ static char *build_url(CURL *c, const struct col_writer_opts *o)
 
 static struct curl_slist *build_headers(const struct col_writer_opts *o)
 {
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
+    struct curl_slist *h = cu.slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
     /* libcurl would otherwise wait for "100 Continue" before sending a large body */
-    h = curl_slist_append(h, "Expect:");
+    h = cu.slist_append(h, "Expect:");
     if (o->gzip)
-        h = curl_slist_append(h, "Content-Encoding: gzip");
+        h = cu.slist_append(h, "Content-Encoding: gzip");
     if (o->api == 2 && !empty(o->token)) {
         size_t len = strlen(o->token) + 32;
         char *line = fg_malloc(len);
         snprintf(line, len, "Authorization: Token %s", o->token);
-        h = curl_slist_append(h, line);
+        h = cu.slist_append(h, line);
         memset(line, 0, len); /* the token should not linger in freed memory */
         free(line);
     }
@@ -266,26 +289,26 @@ static struct curl_slist *build_headers(const struct col_writer_opts *o)
 static void setup_curl(struct col_writer *w, const struct col_writer_opts *o)
 {
     CURL *c = w->curl;
-    curl_easy_setopt(c, CURLOPT_URL, w->url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, w->headers);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "fabgrid-collector");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(o->timeout_ms ? o->timeout_ms : 10000));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* libcurl must not touch signals in a thread */
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, w->curl_err);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &w->resp);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &w->resp);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
+    cu.easy_setopt(c, CURLOPT_URL, w->url);
+    cu.easy_setopt(c, CURLOPT_POST, 1L);
+    cu.easy_setopt(c, CURLOPT_HTTPHEADER, w->headers);
+    cu.easy_setopt(c, CURLOPT_USERAGENT, "fabgrid-collector");
+    cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
+    cu.easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(o->timeout_ms ? o->timeout_ms : 10000));
+    cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* libcurl must not touch signals in a thread */
+    cu.easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    cu.easy_setopt(c, CURLOPT_ERRORBUFFER, w->curl_err);
+    cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    cu.easy_setopt(c, CURLOPT_WRITEDATA, &w->resp);
+    cu.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    cu.easy_setopt(c, CURLOPT_HEADERDATA, &w->resp);
+    cu.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    cu.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    cu.easy_setopt(c, CURLOPT_XFERINFODATA, w);
     if (o->api == 1 && !empty(o->username)) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERNAME, w->username);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, w->password ? w->password : "");
+        cu.easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        cu.easy_setopt(c, CURLOPT_USERNAME, w->username);
+        cu.easy_setopt(c, CURLOPT_PASSWORD, w->password ? w->password : "");
     }
 }
 
@@ -294,16 +317,18 @@ struct col_writer *col_writer_new(const struct col_writer_opts *o, const struct 
 {
     if (check_opts(o, src, err, errlen) < 0)
         return NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (fg_dl_load(&curl_lib, err, errlen) < 0 || (o->gzip && fg_dl_load(&zlib_lib, err, errlen) < 0))
+        return NULL;
+    if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(err, errlen, "libcurl initialisation failed");
         return NULL;
     }
     struct col_writer *w = fg_calloc(1, sizeof *w);
-    w->curl = curl_easy_init();
+    w->curl = cu.easy_init();
     if (!w->curl) {
         snprintf(err, errlen, "libcurl: cannot create a handle");
         free(w);
-        curl_global_cleanup();
+        cu.global_cleanup();
         return NULL;
     }
     w->src = *src;
@@ -347,16 +372,16 @@ static long post(struct col_writer *w, const char *data, size_t len)
     w->resp.body[0] = '\0';
     w->resp.retry_after[0] = '\0';
     w->curl_err[0] = '\0';
-    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sent); /* binary: no strlen */
-    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
+    cu.easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sent); /* binary: no strlen */
+    cu.easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
     int64_t t0 = mono_ms();
-    CURLcode cc = curl_easy_perform(w->curl);
+    CURLcode cc = cu.easy_perform(w->curl);
     int64_t took = mono_ms() - t0;
     long status = 0;
     if (cc == CURLE_OK)
-        curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+        cu.easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
     else if (!w->curl_err[0])
-        snprintf(w->curl_err, sizeof w->curl_err, "%s", curl_easy_strerror(cc));
+        snprintf(w->curl_err, sizeof w->curl_err, "%s", cu.easy_strerror(cc));
     pthread_mutex_lock(&w->lock);
     w->stats.requests++;
     w->stats.bytes_raw += len;
@@ -365,6 +390,11 @@ static long post(struct col_writer *w, const char *data, size_t len)
     if (took > w->stats.request_max_ms)
         w->stats.request_max_ms = took;
     pthread_mutex_unlock(&w->lock);
+    /* the compressed body is not kept between requests: a backlog's large batch would otherwise hold
+     * its size for the life of the process */
+    free(w->gz);
+    w->gz = NULL;
+    w->gz_cap = 0;
     return status;
 }
 
@@ -625,9 +655,9 @@ void col_writer_free(struct col_writer *w)
     if (!w)
         return;
     col_writer_stop(w, 0);
-    curl_easy_cleanup(w->curl);
-    curl_slist_free_all(w->headers);
-    curl_global_cleanup();
+    cu.easy_cleanup(w->curl);
+    cu.slist_free_all(w->headers);
+    cu.global_cleanup();
     w->src.clear(&w->batch);
     free(w->gz);
     free(w->url);

@@ -46,8 +46,10 @@ struct col_writer;
 
 /* Checks o (url http:// or https://, api 1 with a database or 2 with org and bucket, no CR/LF in the
  * token) and prepares one libcurl handle that every request reuses (keep-alive). Copies every string of
- * o and src; src->ud must outlive the writer. Calls curl_global_init, so call it from the main thread
- * before other threads use libcurl. Returns the writer, or NULL with a message in err. */
+ * o and src; src->ud must outlive the writer. Loads libcurl (and zlib when gzip is on) at the first call:
+ * a process that never makes a writer never maps them. Calls curl_global_init, so call it from the main
+ * thread before other threads use libcurl. Returns the writer, or NULL with a message in err (naming the
+ * library and its Debian package when one is missing). */
 struct col_writer *col_writer_new(const struct col_writer_opts *o, const struct col_wsource *src, char *err,
                                   size_t errlen);
 
@@ -85,7 +87,8 @@ struct col_writer_stats {
 void col_writer_stats(struct col_writer *w, struct col_writer_stats *out);
 
 /* Gzips in[0..len) (level 6) into *out, growing it with fg_realloc (*cap is its size; *out may start
- * NULL). Returns the compressed length, or -EIO if zlib fails. Used by the writer and bench_gzip. */
+ * NULL). Loads zlib at the first call. Returns the compressed length, -ENOENT if zlib cannot be loaded, or
+ * -EIO if zlib fails. Used by the writer and bench_gzip. */
 long col_writer_gzip(const char *in, size_t len, unsigned char **out, size_t *cap);
 
 #endif

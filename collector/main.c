@@ -289,6 +289,9 @@ int main(int argc, char **argv)
     struct app a = { 0 };
     /* one malloc arena: glibc would otherwise give each of up to 100 bus threads its own heap */
     mallopt(M_ARENA_MAX, 1);
+    /* blocks of 64 KiB and more (a backlog's InfluxDB batch, zlib's state) go back to the system when
+     * freed; glibc's default threshold rises after the first such free and keeps them in the heap */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     /* first of all: a SIGUSR1 (stats) that arrives while the config loads must not kill the process */
     fg_signals_install(on_signal, true, false);
     if (parse_args(argc, argv, &o)) {
