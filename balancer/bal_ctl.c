@@ -872,6 +872,17 @@ const struct bal_cjob *bal_ctl_job(const struct bal_ctl *c, size_t j)
     return &c->jobs[j];
 }
 
+bool bal_ctl_dirty(const struct bal_ctl *c)
+{
+    for (size_t m = 0; m < c->nm; m++)
+        if (c->cm[m].dirty)
+            return true;
+    for (size_t j = 0; j < c->nj; j++)
+        if (c->jobs[j].dirty)
+            return true;
+    return false;
+}
+
 int64_t bal_ctl_last_step(const struct bal_ctl *c)
 {
     return c->last_step_ms;

@@ -141,6 +141,9 @@ const struct bal_plan *bal_ctl_plan(const struct bal_ctl *c, const double **pv_w
  * machines. */
 void bal_ctl_take_job_events(struct bal_ctl *c, void (*fn)(void *ud, const struct bal_cjob *j), void *ud);
 void bal_ctl_take_machine_events(struct bal_ctl *c, void (*fn)(void *ud, size_t m), void *ud);
+/* Whether a job or machine changed since its events were last taken (what a saved state must hold
+ * before the change is announced or commanded). */
+bool bal_ctl_dirty(const struct bal_ctl *c);
 /* The time of the last step: the energy of running jobs is credited up to it (a saved state says so). */
 int64_t bal_ctl_last_step(const struct bal_ctl *c);
 /* Index of machine m's job in bal_ctl_job order, -1 none. */

@@ -43,9 +43,10 @@ struct inbox {
 
 /* Per machine: where its commands go, where its feedback comes from, and the confirmation. */
 struct mio {
+    char id[BAL_ID_MAX];
     char cmd_topic[320], cmd_payload[320];
     char fb_topic[320];
-    bool has_cmd;
+    bool dev_offline;                    /* its relay module or meter said offline */
     struct bal_confirm conf;
     int last_level;                      /* advice: last published level, -1 none */
     int64_t last_next_green, advice_ms;
@@ -65,7 +66,7 @@ struct daemon {
     int64_t offset_ms;                   /* wall - tick, for clock jumps */
     int64_t last_save_ms;
     uint64_t req_seq, requests, rejected, bad_msgs;
-    bool state_dirty, was_stale;
+    bool was_stale;
     int64_t event_ms;                    /* the controller's time of the changes being published */
     struct fg_complain bad_balance, bad_feedback, bad_forecast, inbox_full, save_err;
     char state_path[512];
@@ -171,7 +172,6 @@ static void on_machine_event(void *ud, size_t m)
     char sub[128];
     snprintf(sub, sizeof sub, "machine/%s/state", bal_ctl_machine(d->ctl, m)->id);
     publish_free(d, sub, bal_msg_machine(d->ctl, m, d->event_ms, NULL), true);
-    d->state_dirty = true;
 }
 
 static void on_job_event(void *ud, const struct bal_cjob *j)
@@ -184,7 +184,6 @@ static void on_job_event(void *ud, const struct bal_cjob *j)
         fg_log(FG_LOG_INFO, "jobs", j->j.id, "%s: %s", bal_jstate_name(j->state), j->reason);
     else
         fg_log(FG_LOG_DEBUG, "jobs", j->j.id, "%s", bal_jstate_name(j->state));
-    d->state_dirty = true;
 }
 
 /* Publishes what changed; the messages carry t_ms, the time the controller made the changes, so that a
@@ -223,20 +222,46 @@ static const char *meter_of(const struct daemon *d, size_t m)
     return d->cfg->meter ? d->cfg->meter[m] : "";
 }
 
+/* (Re)builds the per-machine I/O for the controller's machines; a machine that was known before (a
+ * reload) keeps its confirmation and advice state, found by id. */
 static void setup_mio(struct daemon *d)
 {
-    free(d->mio);
+    struct mio *old = d->mio;
+    size_t nold = d->nm;
     d->nm = bal_ctl_nmachines(d->ctl);
     d->mio = fg_calloc(d->nm ? d->nm : 1, sizeof *d->mio);
     for (size_t m = 0; m < d->nm; m++) {
         struct mio *io = &d->mio[m];
+        const char *id = bal_ctl_machine(d->ctl, m)->id;
         io->last_level = -1;
+        for (size_t k = 0; k < nold; k++)
+            if (strcmp(old[k].id, id) == 0)
+                *io = old[k];
+        fg_strlcpy(io->id, id, sizeof io->id);
         int n = bal_act_feedback_topic(&d->cfg->act[m], meter_of(d, m), d->cfg->mqtt.prefix, d->cfg->site.id,
                                        io->fb_topic, sizeof io->fb_topic);
         if (n > 0)
             fg_mqtt_subscribe(d->mq, io->fb_topic, 1);
         else
             io->fb_topic[0] = 0;
+    }
+    free(old);
+}
+
+/* After a restart the restored states are what fabgrid last commanded, and the device may not have
+ * executed the command yet (a kill -9 right after it): each is treated as a command waiting for its
+ * confirmation, so a reading from before it is not taken for the truth, and a machine that really
+ * is not in the state is switched again (the kiln keeps firing) instead of being started anew. */
+static void expect_restored(struct daemon *d)
+{
+    for (size_t m = 0; m < d->nm; m++) {
+        const struct bal_cmach *cm = bal_ctl_mach_state(d->ctl, m);
+        struct mio *io = &d->mio[m];
+        if (cm->known || cm->ms.since_ms == INT64_MIN || !io->fb_topic[0] || bal_ctl_machine(d->ctl, m)->manual ||
+            bal_act_command(&d->cfg->act[m], d->cfg->mqtt.prefix, d->cfg->site.id, cm->ms.on, cm->ms.power_w,
+                            io->cmd_topic, sizeof io->cmd_topic, io->cmd_payload, sizeof io->cmd_payload) < 0)
+            continue;
+        bal_confirm_sent(&io->conf, cm->ms.on, fg_clock_tick_ms(d->clk));
     }
 }
 
@@ -309,8 +334,14 @@ static void feedback(struct daemon *d, size_t m, const struct inmsg *msg)
     if (rc == 0)
         return;
     struct mio *io = &d->mio[m];
+    bool first = !io->conf.pending && !io->conf.confirmed;
+    /* a retained reading taken before the last switch this controller knows of (a state restored
+     * after a restart) tells nothing about the machine now */
+    int64_t ts = bal_msg_ts(msg->payload, msg->kept), since = bal_ctl_mach_state(d->ctl, m)->ms.since_ms;
+    if (first && ts && since != INT64_MIN && ts < since)
+        return;
     bool by_hand = bal_confirm_feedback(&io->conf, on);
-    if (!io->conf.pending && !io->conf.confirmed)
+    if (first)
         bal_ctl_observed(d->ctl, m, on, now_ms(d));
     if (by_hand)
         fg_log(FG_LOG_WARN, "machine", id, "switched %s outside fabgrid", on ? "on" : "off");
@@ -396,6 +427,23 @@ static void on_request(struct daemon *d, const struct inmsg *msg)
                rq.job.energy_wh, (long long)rq.job.deadline_ms);
 }
 
+/* device/DEV/status: a machine whose relay module or meter is offline can be neither switched nor
+ * confirmed; that is said once per change (its commands will then end as faulted). */
+static void on_device_status(struct daemon *d, const char *dev, const struct inmsg *msg)
+{
+    bool online = bal_msg_online(msg->payload, msg->kept);
+    for (size_t m = 0; m < d->nm; m++) {
+        const struct bal_actuator *a = &d->cfg->act[m];
+        bool uses = (a->type == BAL_ACT_MODBUS && strcmp(a->device, dev) == 0) || strcmp(meter_of(d, m), dev) == 0;
+        if (!uses || d->mio[m].dev_offline == !online)
+            continue;
+        d->mio[m].dev_offline = !online;
+        fg_log(online ? FG_LOG_INFO : FG_LOG_WARN, "machine", bal_ctl_machine(d->ctl, m)->id,
+               online ? "device %s online again" : "device %s offline: the machine can be neither switched nor "
+                                                    "confirmed", dev);
+    }
+}
+
 static bool sub_is(const char *sub, const char *want)
 {
     return strcmp(sub, want) == 0;
@@ -414,6 +462,11 @@ static void handle(struct daemon *d, const struct inmsg *msg)
         on_request(d, msg);
     else if (sub && sub_is(sub, d->cfg->set.forecast_topic))
         on_forecast(d, msg);
+    else if (sub && strncmp(sub, "device/", 7) == 0 && strlen(sub) > 14 && strcmp(sub + strlen(sub) - 7, "/status") == 0) {
+        char dev[BAL_ID_MAX];
+        snprintf(dev, sizeof dev, "%.*s", (int)(strlen(sub) - 14), sub + 7);
+        on_device_status(d, dev, msg);
+    }
     for (size_t m = 0; m < d->nm; m++)
         if (d->mio[m].fb_topic[0] && strcmp(d->mio[m].fb_topic, msg->topic) == 0)
             feedback(d, m, msg);
@@ -484,7 +537,6 @@ static void save_state(struct daemon *d, int64_t now)
         fg_complain_release(&d->save_err, "state", NULL, "saved again");
     bal_pstate_free(&s);
     d->last_save_ms = now;
-    d->state_dirty = false;
 }
 
 static void restore_jobs(struct daemon *d, const struct bal_pstate *s)
@@ -599,6 +651,10 @@ static void step(struct daemon *d)
         fg_log(FG_LOG_ERROR, "plan", NULL, "planner refused its problem: %s", err);
         n = 0;
     }
+    /* on disk before it is commanded or announced: a kill -9 right after a switch must not leave a
+     * state file that knows nothing of it (the kiln would look like a machine on without a job) */
+    if (n > 0 || bal_ctl_dirty(d->ctl) || now - d->last_save_ms >= SAVE_EVERY_MS)
+        save_state(d, now);
     send_cmds(d, cmds, (size_t)n);
     confirm_tick(d);
     bool stale = bal_ctl_stale(d->ctl, now);
@@ -613,8 +669,6 @@ static void step(struct daemon *d)
     d->was_stale = stale;
     publish_events(d, now);
     publish_advice(d, now);
-    if (d->state_dirty || now - d->last_save_ms >= SAVE_EVERY_MS)
-        save_state(d, now);
 }
 
 /* Runs steps on absolute deadlines (a late step does not shift the next ones; missed ones are
@@ -668,7 +722,7 @@ static int start_mqtt(struct daemon *d)
         fg_log(FG_LOG_ERROR, "mqtt", NULL, "%s", err);
         return -1;
     }
-    static const char *const subs[] = { "balance", "collector/status", "jobs/request" };
+    static const char *const subs[] = { "balance", "collector/status", "jobs/request", "device/+/status" };
     char topic[400];
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         snprintf(topic, sizeof topic, "%s%s", d->base, subs[i]);
@@ -677,6 +731,7 @@ static int start_mqtt(struct daemon *d)
     snprintf(topic, sizeof topic, "%s%s", d->base, d->cfg->set.forecast_topic);
     fg_mqtt_subscribe(d->mq, topic, 1);
     setup_mio(d);
+    expect_restored(d);
     if (fg_mqtt_start(d->mq, err, sizeof err) < 0) {
         fg_log(FG_LOG_ERROR, "mqtt", NULL, "%s", err);
         return -1;
@@ -699,6 +754,7 @@ static void stop(struct daemon *d)
     fg_notify_stopping();
     publish_events(d, now); /* what the last step changed, before the shutdown's own states */
     size_t n = bal_ctl_shutdown(d->ctl, now, cmds, BAL_MAX_MACHINES);
+    save_state(d, now);
     send_cmds(d, cmds, n);
     for (size_t k = 0; k < n; k++) {
         char sub[128];
@@ -706,7 +762,6 @@ static void stop(struct daemon *d)
         publish_free(d, sub, bal_msg_machine(d->ctl, cmds[k].machine, now, "shutdown"), true);
     }
     bal_ctl_take_machine_events(d->ctl, ignore_machine_event, NULL); /* published above, as "shutdown" */
-    save_state(d, now);
     fg_log(FG_LOG_INFO, "balancer", NULL, "stopping: %zu machines switched by their shutdown rule", n);
     fg_mqtt_stop(d->mq, 3000);
 }

@@ -99,6 +99,16 @@ long bal_msg_parse_forecast(const void *payload, size_t len, int64_t **ts, doubl
     return i;
 }
 
+int64_t bal_msg_ts(const void *payload, size_t len)
+{
+    if (len > BAL_MSG_MAX_BYTES)
+        return 0;
+    cJSON *root = cJSON_ParseWithLength(payload, len);
+    double ts = root ? num_or_nan(root, "ts") : NAN;
+    cJSON_Delete(root);
+    return isfinite(ts) && ts > 0 && ts < 9e15 ? (int64_t)ts : 0;
+}
+
 bool bal_msg_online(const void *payload, size_t len)
 {
     return len == 6 && memcmp(payload, "online", 6) == 0;

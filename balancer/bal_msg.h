@@ -25,6 +25,9 @@ int bal_msg_parse_balance(const void *payload, size_t len, int64_t *ts_ms, doubl
  * frees both), or -EINVAL with a reason ("[3]: expected [ts_ms, watts]"). */
 long bal_msg_parse_forecast(const void *payload, size_t len, int64_t **ts, double **w, char *err, size_t errlen);
 
+/* The "ts" (unix ms) of a JSON object payload, 0 when it has none (or is not JSON). */
+int64_t bal_msg_ts(const void *payload, size_t len);
+
 /* Whether a status payload ("online"/"offline") says online; other text counts as offline. */
 bool bal_msg_online(const void *payload, size_t len);
 

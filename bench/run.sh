@@ -3,6 +3,7 @@
 #   BENCH_SECONDS   measured window of the 100-inverter collector run (default 600 = 10 minutes)
 #   BASE_SECONDS    measured window of the baseline loop (default 120)
 #   BENCH_DEVICES   simulated inverters (default 100)
+#   BENCH_INFLUX_SECONDS  window of the second collector run, with an InfluxDB output (default 120; 0 skips)
 #   DRAIN_SECONDS   database outage of the spool drain benchmark (default 600 = 10 minutes)
 #   ONLY            run only the benchmarks whose name contains this word
 #                   (requests encoder gzip spool influx planner balancer poll)

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +37,9 @@ def wait_state(sub, machine, pred, timeout):
 def kill_and_restart(env, sub, conf, clock, bal):
     """Kill -9 mid-kiln; the last will says offline; a new balancer restores the state."""
     check("the kiln starts", wait_state(sub, "kiln", lambda s: s["on"], timeout=90))
-    wait_for(lambda: "kiln-firing@2016-07-15" in open(env.path("balancer-state.json")).read(), timeout=10)
+    saved = json.load(open(env.path("balancer-state.json")))
+    check("the state file already knows the kiln runs (saved before the switch is announced)",
+          any(m["id"] == "kiln" and m["on"] for m in saved["machines"]), saved["machines"])
     bal.send_signal(signal.SIGKILL)
     bal.wait()
     check("kill -9: the last will says offline",
@@ -134,6 +137,8 @@ def kiln_once(sub, cfg):
     poll_s = cfg["devices"][2]["poll_ms"] / 1000
     check("the kiln ran its 6 h (within two relay polls)", 6 * 3600 - 2 * poll_s <= run_s <= 6 * 3600 + 2 * poll_s,
           f"{run_s} s")
+    if os.environ.get("KEEP"):
+        print(payloads(sub, PREFIX + "machine/kiln/state"))
     sw = [(on, r) for _, on, r in machine_switches(sub, "kiln") if r != "none"]
     check_eq("machine/kiln/state: switched on once, off once when done", [on for on, _ in sw], [True, False])
     check_eq("... the off for \"done\"", sw[-1][1] if sw else None, "done")
@@ -157,17 +162,81 @@ def main_site():
             env.close()
 
 
+class FakeShelly(threading.Thread):
+    """A Shelly Gen2 plug played by the test: every Switch.Set RPC on TOPIC/rpc is answered with the
+    plug's status on TOPIC/status/switch:0, as the device does."""
+
+    def __init__(self, sub, port, topic):
+        super().__init__(daemon=True)
+        self.sub, self.port, self.topic, self.seen, self.stop = sub, str(port), topic, 0, False
+
+    def run(self):
+        while not self.stop:
+            msgs = self.sub.all(self.topic + "/rpc")
+            for _, _, p in msgs[self.seen:]:
+                on = json.loads(p)["params"]["on"]
+                subprocess.run(["mosquitto_pub", "-p", self.port, "-q", "1", "-t", self.topic + "/status/switch:0",
+                                "-m", json.dumps({"id": 0, "output": on, "apower": 300.0 if on else 0.0})])
+            self.seen = len(msgs)
+            time.sleep(0.01)
+
+
+PLUG_JOB = {"days": "daily", "duration_min": 30, "earliest": "11:00", "deadline": "11:45"}
+
+
+def actuators(sub, cfg):
+    """A Shelly plug that answers is switched and confirmed; a Tasmota plug that never answers gets its
+    command 1 + confirm_retries times and is then reported faulted, off."""
+    shelly = FakeShelly(sub, cfg["mqtt"]["port"], "shellyplug-ok")
+    shelly.start()
+    on = wait_state(sub, "plug-ok", lambda s: s["on"], timeout=30)
+    check("Shelly plug: switched on for its job", on)
+    check("Shelly plug: the switch is confirmed (never faulted)",
+          wait_for(lambda: sub.all("shellyplug-ok/status/switch:0"), timeout=10) and
+          not any(m.get("faulted") for m in payloads(sub, PREFIX + "machine/plug-ok/state")))
+    faulted = wait_state(sub, "plug-dead", lambda s: s.get("faulted"), timeout=30)
+    check_eq("Tasmota plug that never answers: reported faulted and off", faulted and (faulted["on"], faulted["faulted"]),
+             (False, True))
+    sends = [p for _, _, p in sub.all("cmnd/plug-dead/POWER")]
+    check_eq("... after 1 + confirm_retries commands", sends[:3], ["ON"] * (1 + cfg["balancer"]["confirm_retries"]))
+    shelly.stop = True
+
+
+def reload(env, sub, conf, cfg, bal):
+    """SIGHUP with a broken file: refused, the daemon keeps running; with a new job: it is announced."""
+    good = open(conf).read()
+    open(conf, "w").write(good.replace('"jobs"', '"jobs" "', 1))
+    bal.send_signal(signal.SIGHUP)
+    check("SIGHUP with a broken config: refused, the old one kept",
+          wait_for(lambda: "reload refused: keeping the running config" in env.log("balancer"), timeout=10))
+    check("... the syntax error is logged with its place", f"{conf}:" in env.log("balancer"))
+    check("... and the daemon still runs", bal.poll() is None and sub.last(PREFIX + "balancer/status") == "online")
+    cfg["jobs"].append(dict(PLUG_JOB, id="fan-extra", machine="fan", earliest="12:00", deadline="18:00"))
+    env.write_json("site.json", cfg)
+    bal.send_signal(signal.SIGHUP)
+    check("SIGHUP with a new job: it is announced", wait_for(lambda: payloads(sub, PREFIX + "jobs/fan-extra@2016-07-15"),
+                                                            timeout=10))
+
+
 def fan_site():
-    """A site whose only machine is a fan topping up on surplus, at noon."""
+    """A site with a fan topping up on surplus and two smart plugs, from 11:00."""
     env = Env("bal-fan")
     try:
         cfg = workshop(env, env.mosquitto(), free_port(), poll_ms=5000, extra_machines=[FAN], extra_jobs=[TOPUP],
-                       balancer={"stale_after_s": 60, "surplus_delay_s": 0})
-        cfg["machines"] = [dict(FAN, actuator={"type": "modbus", "device": "relays", "point": "coil_0"})]
-        cfg["jobs"] = [TOPUP]
+                       balancer={"stale_after_s": 60, "surplus_delay_s": 0, "confirm_timeout_s": 60,
+                                 "confirm_retries": 2})
+        cfg["machines"] = [dict(FAN, actuator={"type": "modbus", "device": "relays", "point": "coil_0"}),
+                           {"id": "plug-ok", "power_w": 300, "interruptible": True,
+                            "actuator": {"type": "shelly-gen2", "topic": "shellyplug-ok"}},
+                           {"id": "plug-dead", "power_w": 300, "interruptible": True,
+                            "actuator": {"type": "tasmota", "topic": "plug-dead"}}]
+        cfg["jobs"] = [TOPUP, dict(PLUG_JOB, id="plug-ok-job", machine="plug-ok"),
+                       dict(PLUG_JOB, id="plug-dead-job", machine="plug-dead")]
         clock = Clock("2016-07-15T11:00:00-06:00", SPEED)
         conf, sub, bal = start_site(env, cfg, clock)
+        actuators(sub, cfg)
         collector_outage(env, sub, conf, clock, cfg)
+        reload(env, sub, conf, cfg, bal)
         env.stop(bal)
         check_eq("SIGTERM: exit 0", bal.returncode, 0)
         check_eq("SIGTERM: the fan (optional) is switched off", (last_state(sub, "fan").get("on"),

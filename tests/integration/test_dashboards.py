@@ -112,6 +112,7 @@ def run(env):
     check("demo prints its summary", "self-consumption" in r.stdout and "picture of the day" in r.stdout,
           r.stdout[-500:] + r.stderr[-500:])
     balancer = "balancer: online" in r.stdout
+    check("the demo's live balancer runs (so the machine, plan, job and advice panels must have data)", balancer)
     if r.returncode != 0:
         return
     port = env.influxd(name="demo/influxd")

@@ -48,7 +48,7 @@ def restart_influx(env, port):
     env.influxd(port=port)
 
 
-def wait_spool_empty(env, col, name="collector", timeout=90):
+def wait_spool_empty(env, col, name="collector", timeout=180):
     """Asks the collector for its counters (SIGUSR1) until the spool is empty; the writer may be in a
     backoff of up to 60 s after a long outage."""
     def empty():
