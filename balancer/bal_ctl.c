@@ -658,6 +658,8 @@ static void credit(struct bal_ctl *c, int64_t now_ms)
         struct bal_cjob *cj = &c->jobs[cm->job];
         double rest = cj->j.energy_wh - cj->j.done_wh, wh = cm->ms.power_w * (double)dt / 3600000.0;
         int pct = (int)(100 * cj->j.done_wh / cj->j.energy_wh);
+        if (wh >= rest && rest > -BAL_DONE_EPS_WH && !cj->done_ms) /* the instant it was complete, not the step */
+            cj->done_ms = c->last_step_ms + (int64_t)((rest > 0 ? rest : 0) / cm->ms.power_w * 3600000.0);
         cj->j.done_wh += wh < rest ? wh : rest > 0 ? rest : 0;
         if ((int)(100 * cj->j.done_wh / cj->j.energy_wh) != pct)
             cj->dirty = true; /* progress is published by the percent, not every step */
@@ -685,7 +687,7 @@ static void sweep(struct bal_ctl *c, int64_t now_ms)
         if (finished(cj))
             continue;
         if (cj->j.done_wh >= cj->j.energy_wh - BAL_DONE_EPS_WH) {
-            finish_job(cj, now_ms);
+            finish_job(cj, cj->done_ms && cj->done_ms <= now_ms ? cj->done_ms : now_ms);
         } else if (cj->j.deadline_ms <= now_ms && serving(c, g) < 0) {
             char why[120];
             snprintf(why, sizeof why, "%s: %.0f of %.0f Wh delivered by the deadline",

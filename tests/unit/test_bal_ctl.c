@@ -116,6 +116,32 @@ static void test_two_readings_then_deadline(void **state)
     bal_config_free(cfg);
 }
 
+/* Steps 7 minutes apart: the job is complete 60 min after its start, between two steps; it is done at
+ * that instant, not at the step that notices it. */
+static void test_done_instant(void **state)
+{
+    (void)state;
+    struct bal_config *cfg = load(KILN, "{\"id\":\"fire\",\"machine\":\"kiln\",\"duration_min\":60,"
+                                        "\"earliest\":\"2026-06-01T00:00:00Z\",\"deadline\":\"2026-06-01T03:00:00Z\"}",
+                                  "\"interval_s\":420");
+    char err[200];
+    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_cmd cmd[BAL_MAX_MACHINES];
+    int64_t start = 0;
+    for (int64_t t = T0 + 7 * MIN; t <= T0 + 180 * MIN; t += 7 * MIN) {
+        bal_ctl_balance(c, t - 2 * S, 0, 500, 500);
+        bal_ctl_balance(c, t - S, 0, 500, 500);
+        if (step(c, t, cmd) == 1 && cmd[0].on)
+            start = t;
+    }
+    assert_true(start > 0);
+    const struct bal_cjob *j = job(c, "fire");
+    assert_int_equal(j->state, BAL_JS_DONE);
+    assert_int_equal(j->done_ms, start + 60 * MIN);
+    bal_ctl_free(c);
+    bal_config_free(cfg);
+}
+
 #define COMP "{\"id\":\"comp\",\"power_w\":1000,\"interruptible\":true}"
 #define TOPUP "{\"id\":\"topup\",\"machine\":\"comp\",\"duration_min\":60,\"earliest\":\"2026-06-01T00:00:00Z\"," \
               "\"deadline\":\"2026-06-01T08:00:00Z\",\"required\":false,\"surplus_only\":true}"
@@ -392,6 +418,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_readings_then_deadline),
+        cmocka_unit_test(test_done_instant),
         cmocka_unit_test(test_stale_stops_optional),
         cmocka_unit_test(test_request_reject_and_cancel),
         cmocka_unit_test(test_shutdown_rules),
