@@ -213,6 +213,7 @@ char *bal_msg_job(const struct bal_ctl *c, const struct bal_cjob *j, int64_t now
     cJSON_AddNumberToObject(o, "done_wh", round(j->j.done_wh * 10) / 10);
     add_ms_or_null(o, "planned_start", j->planned_first_ms);
     add_ms_or_null(o, "planned_end", j->planned_end_ms);
+    add_ms_or_null(o, "finished", j->state == BAL_JS_DONE || j->state == BAL_JS_MISSED ? j->done_ms : 0);
     cJSON_AddBoolToObject(o, "required", j->j.required);
     if (j->reason[0])
         cJSON_AddStringToObject(o, "reason", j->reason);

@@ -41,7 +41,8 @@ char *bal_msg_plan(const struct bal_ctl *c, int64_t now_ms, enum bal_replan_why 
 char *bal_msg_machine(const struct bal_ctl *c, size_t m, int64_t now_ms, const char *reason_override);
 
 /* {"ts":now,"job":id,"machine":m,"state":"planned","earliest":ms,"deadline":ms,"energy_wh":N,
- * "done_wh":N,"planned_start":ms|null,"planned_end":ms|null[,"reason":"..."]} (reason only when set). */
+ * "done_wh":N,"planned_start":ms|null,"planned_end":ms|null,"finished":ms|null,"required":bool
+ * [,"reason":"..."]}; finished: when a done or missed job's energy was complete (reason only when set). */
 char *bal_msg_job(const struct bal_ctl *c, const struct bal_cjob *j, int64_t now_ms);
 
 /* The answer to a request that never became a job: {"ts":now,"state":"rejected","reason":reason}. */

@@ -411,9 +411,10 @@ def energy(port, t0, t1):
 
 
 def jobs_on_time(demo):
-    """Jobs done by their deadline (the time of the done message against its deadline), of all seen."""
+    """Jobs done by their deadline, of today's."""
     jobs = todays_jobs(demo)
-    ok = sum(1 for j in jobs if j.get("state") == "done" and j.get("deadline") and j.get("ts", 0) <= j["deadline"])
+    # the balancer reports a job finished after its deadline as "missed", so "done" is on time
+    ok = sum(1 for j in jobs if j.get("state") == "done")
     return ok, len(jobs)
 
 
@@ -450,18 +451,21 @@ def planned(port, t0, t1):
 
 
 def svg_day(port, t0, t1, path):
-    W, H, L, R, TOP, PH, LANE = 960, 540, 90, 20, 56, 260, 34
+    W, L, R, TOP, PH, LANE = 960, 90, 20, 56, 260, 34
+    H = TOP + PH + 20 + len(COILS) * LANE + 44  # the lanes, then the legend and the hours
     x = lambda t: L + (min(max(t, t0), t1) - t0) / (t1 - t0) * (W - L - R)  # noqa: E731
     curves = {k: series(port, k, "balance", t0, t1) for k in ("pv_w", "load_w", "grid_w")}
-    top = max([abs(v) for c in curves.values() for _, v in c] + [1000])
-    y = lambda w: TOP + PH / 2 - w / top * (PH / 2 - 5)  # noqa: E731
+    hi = max([v for c in curves.values() for _, v in c] + [1000])
+    lo = max([-v for c in curves.values() for _, v in c] + [hi / 10])  # export below the line, if any
+    top = hi + lo
+    y = lambda w: TOP + 5 + (hi - w) / top * (PH - 10)  # noqa: E731
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
            f'<text x="{L}" y="20" font-size="15">fabgrid demo: site {SITE}, '
            f'{dt.datetime.fromtimestamp(t0 / 1000, TZ):%Y-%m-%d %H:%M} to '
            f'{dt.datetime.fromtimestamp(t1 / 1000, TZ):%H:%M} (America/Denver)</text>',
            f'<line x1="{L}" x2="{W - R}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#999"/>']
-    for kw in (top / 1000, top / 2000, -top / 2000, -top / 1000):
+    for kw in (hi / 1000, hi / 2000, -lo / 1000):
         out.append(f'<text x="{L - 6}" y="{y(kw * 1000) + 4:.1f}" text-anchor="end">{kw:+.0f} kW</text>')
     colors = {"pv_w": "#e6a700", "load_w": "#3366cc", "grid_w": "#cc3333"}
     for k, pts in curves.items():
@@ -489,7 +493,7 @@ def svg_day(port, t0, t1, path):
             if t0 <= tt <= t1:
                 out.append(f'<text x="{x(tt):.1f}" y="{H - 8}" text-anchor="middle">'
                            f'{dt.datetime.fromtimestamp(tt / 1000, TZ):%H:%M}</text>')
-    out.append(f'<text x="{L}" y="{H - 24}" fill="#555">lanes: green = relay on (measured), blue = planned '
+    out.append(f'<text x="{L}" y="{H - 26}" fill="#555">lanes: green = relay on (measured), blue = planned '
                f'by the balancer</text></svg>')
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")

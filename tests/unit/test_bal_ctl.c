@@ -388,7 +388,7 @@ static void test_messages(void **state)
     m = bal_msg_job(c, job(c, "fire"), T0 + 3 * S);
     assert_string_equal(m, "{\"ts\":1780272003000,\"job\":\"fire\",\"machine\":\"kiln\",\"state\":\"running\","
                            "\"earliest\":1780272000000,\"deadline\":1780275600000,\"energy_wh\":1000,\"done_wh\":0,"
-                           "\"planned_start\":null,\"planned_end\":null,\"required\":true}");
+                           "\"planned_start\":null,\"planned_end\":null,\"finished\":null,\"required\":true}");
     free(m);
     int64_t ts;
     double pv, grid, load_w;
