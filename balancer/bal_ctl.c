@@ -4,6 +4,7 @@
 #include "bal_ctl.h"
 #include "bal_forecast.h"
 #include "bal_plan.h"
+#include "bal_series.h"
 #include "fg_mem.h"
 
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MIN_MS 60000LL
 #define MARGIN_WINDOW_MS (5 * MIN_MS) /* readings averaged before the margin check */
@@ -69,14 +69,6 @@ const char *bal_replan_name(enum bal_replan_why w)
 }
 
 /* ---- set-up -------------------------------------------------------------------------------------- */
-
-static int32_t local_day(int64_t t_ms)
-{
-    time_t t = (time_t)(t_ms / 1000);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    return (int32_t)(tm.tm_year * 400 + tm.tm_yday);
-}
 
 static int check_cfg(const struct bal_config *cfg, char *err, size_t errlen)
 {
@@ -148,7 +140,7 @@ struct bal_ctl *bal_ctl_new(const struct bal_config *cfg, int64_t now_ms, char *
     for (size_t m = 0; m < c->nm; m++) {
         c->mach[m] = cfg->machines[m];
         new_machine(&c->cm[m]);
-        c->cm[m].starts_day = local_day(now_ms);
+        c->cm[m].starts_day = bal_series_local_day(now_ms, NULL);
     }
     bal_pvfc_init(&c->pvfc, 3);
     bal_loadprof_init(&c->lp);
@@ -228,12 +220,20 @@ static long serving(const struct bal_ctl *c, size_t g)
     return -1;
 }
 
-/* Adds the configured occurrences around now that are not known yet. */
-static void expand(struct bal_ctl *c, int64_t now_ms)
+/* The configured jobs' occurrences from now to the end of the horizon (*n of them; the caller frees). */
+static struct bal_job *occurrences(const struct bal_ctl *c, int64_t now_ms, size_t *n)
 {
     size_t cap = c->cfg->njobs * (size_t)(c->horizon_ms / 86400000 + 3) + 8;
     struct bal_job *occ = fg_calloc(cap, sizeof *occ);
-    size_t n = bal_jobs_expand(c->cfg, now_ms, now_ms + c->horizon_ms, occ, cap);
+    *n = bal_jobs_expand(c->cfg, now_ms, now_ms + c->horizon_ms, occ, cap);
+    return occ;
+}
+
+/* Adds the configured occurrences around now that are not known yet. */
+static void expand(struct bal_ctl *c, int64_t now_ms)
+{
+    size_t n;
+    struct bal_job *occ = occurrences(c, now_ms, &n);
     for (size_t i = 0; i < n && c->nj < BAL_CTL_MAX_JOBS; i++)
         if (find_job(c, occ[i].id) < 0)
             push_job(c, &occ[i], false);
@@ -347,25 +347,28 @@ bool bal_ctl_stale(const struct bal_ctl *c, int64_t now_ms)
            now_ms - c->reading_ms > (int64_t)c->cfg->set.stale_after_s * 1000;
 }
 
-static int cmp_pts(const void *a, const void *b)
+struct fc_point {
+    int64_t ts_ms;
+    double w;
+};
+
+static int cmp_fc_point(const void *a, const void *b)
 {
-    const int64_t *x = a, *y = b;
-    return (*x > *y) - (*x < *y);
+    const struct fc_point *x = a, *y = b;
+    return (x->ts_ms > y->ts_ms) - (x->ts_ms < y->ts_ms);
 }
 
 void bal_ctl_forecast(struct bal_ctl *c, const int64_t *ts_ms, const double *w, size_t n)
 {
-    int64_t(*pts)[2] = fg_calloc(n ? n : 1, sizeof *pts);
-    for (size_t i = 0; i < n; i++) {
-        pts[i][0] = ts_ms[i];
-        pts[i][1] = (int64_t)(w[i] > 0 && isfinite(w[i]) ? llround(w[i] * 1000) : 0); /* mW keeps the sort simple */
-    }
-    qsort(pts, n, sizeof *pts, cmp_pts);
+    struct fc_point *pts = fg_calloc(n ? n : 1, sizeof *pts);
+    for (size_t i = 0; i < n; i++)
+        pts[i] = (struct fc_point){ ts_ms[i], w[i] > 0 && isfinite(w[i]) ? w[i] : 0 };
+    qsort(pts, n, sizeof *pts, cmp_fc_point);
     c->xf_ts = fg_realloc(c->xf_ts, (n ? n : 1) * sizeof *c->xf_ts);
     c->xf_w = fg_realloc(c->xf_w, (n ? n : 1) * sizeof *c->xf_w);
     for (size_t i = 0; i < n; i++) {
-        c->xf_ts[i] = pts[i][0];
-        c->xf_w[i] = (double)pts[i][1] / 1000;
+        c->xf_ts[i] = pts[i].ts_ms;
+        c->xf_w[i] = pts[i].w;
     }
     c->nxf = n;
     free(pts);
@@ -636,7 +639,7 @@ static enum bal_replan_why replan_due(struct bal_ctl *c, int64_t now_ms)
 
 static void new_day(struct bal_ctl *c, int64_t now_ms)
 {
-    int32_t d = local_day(now_ms);
+    int32_t d = bal_series_local_day(now_ms, NULL);
     for (size_t m = 0; m < c->nm; m++)
         if (c->cm[m].starts_day != d) {
             c->cm[m].starts_day = d;
@@ -990,7 +993,7 @@ static void remap_machines(struct bal_ctl *c, const struct bal_config *cfg, long
             mmap[o] = (long)m;
         } else {
             new_machine(&c->cm[m]);
-            c->cm[m].starts_day = old.nm ? old.cm[0].starts_day : local_day(c->last_step_ms);
+            c->cm[m].starts_day = old.nm ? old.cm[0].starts_day : bal_series_local_day(c->last_step_ms, NULL);
         }
     }
     free_machines(&old);
@@ -1014,9 +1017,8 @@ static void refresh_job(struct bal_cjob *cj, const struct bal_job *occ, size_t n
 
 static void remap_jobs(struct bal_ctl *c, const long *mmap, int64_t now_ms)
 {
-    size_t cap = c->cfg->njobs * (size_t)(c->horizon_ms / 86400000 + 3) + 8;
-    struct bal_job *occ = fg_calloc(cap, sizeof *occ);
-    size_t nocc = bal_jobs_expand(c->cfg, now_ms, now_ms + c->horizon_ms, occ, cap);
+    size_t nocc;
+    struct bal_job *occ = occurrences(c, now_ms, &nocc);
     for (size_t g = 0; g < c->nj; g++) {
         struct bal_cjob *cj = &c->jobs[g];
         long m = mmap[cj->j.machine];

@@ -166,12 +166,18 @@ static int64_t now_ms(const struct daemon *d)
     return fg_clock_now_ms(d->clk);
 }
 
+/* machine/M/state at t_ms; reason (may be NULL) overrides the controller's. */
+static void publish_machine(struct daemon *d, size_t m, int64_t t_ms, const char *reason)
+{
+    char sub[128];
+    snprintf(sub, sizeof sub, "machine/%s/state", bal_ctl_machine(d->ctl, m)->id);
+    publish_free(d, sub, bal_msg_machine(d->ctl, m, t_ms, reason), true);
+}
+
 static void on_machine_event(void *ud, size_t m)
 {
     struct daemon *d = ud;
-    char sub[128];
-    snprintf(sub, sizeof sub, "machine/%s/state", bal_ctl_machine(d->ctl, m)->id);
-    publish_free(d, sub, bal_msg_machine(d->ctl, m, d->event_ms, NULL), true);
+    publish_machine(d, m, d->event_ms, NULL);
 }
 
 static void on_job_event(void *ud, const struct bal_cjob *j)
@@ -380,6 +386,12 @@ static void on_forecast(struct daemon *d, const struct inmsg *msg)
     free(w);
 }
 
+/* An id for a request that named none: unique within the process, valid as a job id. */
+static void request_id(struct daemon *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "req-%lld-%llu", (long long)(now_ms(d) / 1000), (unsigned long long)++d->req_seq);
+}
+
 /* Answers a request that did not become a job. A request that named a valid id is answered on its
  * retained jobs/ID; an anonymous one on a fresh, unretained jobs/req-... so that a flood of bad
  * requests leaves nothing behind in the broker. */
@@ -388,7 +400,7 @@ static void reject(struct daemon *d, const char *id, const char *reason)
     char sub[128], gen[48];
     bool named = id && *id;
     if (!named) {
-        snprintf(gen, sizeof gen, "req-%lld-%llu", (long long)(now_ms(d) / 1000), (unsigned long long)++d->req_seq);
+        request_id(d, gen, sizeof gen);
         id = gen;
     }
     snprintf(sub, sizeof sub, "jobs/%s", id);
@@ -418,8 +430,7 @@ static void on_request(struct daemon *d, const struct inmsg *msg)
         return;
     }
     if (!rq.job.id[0])
-        snprintf(rq.job.id, sizeof rq.job.id, "req-%lld-%llu", (long long)(now_ms(d) / 1000),
-                 (unsigned long long)++d->req_seq);
+        request_id(d, rq.job.id, sizeof rq.job.id);
     if (bal_ctl_add_job(d->ctl, &rq.job, reason, sizeof reason) < 0)
         reject(d, rq.id, reason);
     else
@@ -756,11 +767,8 @@ static void stop(struct daemon *d)
     size_t n = bal_ctl_shutdown(d->ctl, now, cmds, BAL_MAX_MACHINES);
     save_state(d, now);
     send_cmds(d, cmds, n);
-    for (size_t k = 0; k < n; k++) {
-        char sub[128];
-        snprintf(sub, sizeof sub, "machine/%s/state", bal_ctl_machine(d->ctl, cmds[k].machine)->id);
-        publish_free(d, sub, bal_msg_machine(d->ctl, cmds[k].machine, now, "shutdown"), true);
-    }
+    for (size_t k = 0; k < n; k++)
+        publish_machine(d, cmds[k].machine, now, "shutdown");
     bal_ctl_take_machine_events(d->ctl, ignore_machine_event, NULL); /* published above, as "shutdown" */
     fg_log(FG_LOG_INFO, "balancer", NULL, "stopping: %zu machines switched by their shutdown rule", n);
     fg_mqtt_stop(d->mq, 3000);

@@ -68,6 +68,23 @@ static int step(struct bal_ctl *c, int64_t t, struct bal_cmd *out)
     return n;
 }
 
+/* A controller for cfg at t_ms (asserted to exist). */
+static struct bal_ctl *ctl_at(const struct bal_config *cfg, int64_t t_ms)
+{
+    char err[200] = "";
+    struct bal_ctl *c = bal_ctl_new(cfg, t_ms, err, sizeof err);
+    if (!c)
+        fail_msg("bal_ctl_new: %s", err);
+    return c;
+}
+
+/* The two fresh readings (T0 + 1 s and + 2 s) that allow switching. */
+static void two_readings(struct bal_ctl *c, double pv_w, double grid_w, double load_w)
+{
+    bal_ctl_balance(c, T0 + 1 * S, pv_w, grid_w, load_w);
+    bal_ctl_balance(c, T0 + 2 * S, pv_w, grid_w, load_w);
+}
+
 static const struct bal_cjob *job(const struct bal_ctl *c, const char *id)
 {
     for (size_t j = 0; j < bal_ctl_njobs(c); j++)
@@ -87,8 +104,7 @@ static void test_two_readings_then_deadline(void **state)
 {
     (void)state;
     struct bal_config *cfg = load(KILN, ONE_HOUR_JOB, NULL);
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
     assert_int_equal(step(c, T0, cmd), 0);
     bal_ctl_balance(c, T0 + 1 * S, 0, 500, 500);
@@ -124,8 +140,7 @@ static void test_done_instant(void **state)
     struct bal_config *cfg = load(KILN, "{\"id\":\"fire\",\"machine\":\"kiln\",\"duration_min\":60,"
                                         "\"earliest\":\"2026-06-01T00:00:00Z\",\"deadline\":\"2026-06-01T03:00:00Z\"}",
                                   "\"interval_s\":420");
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
     int64_t start = 0;
     for (int64_t t = T0 + 7 * MIN; t <= T0 + 180 * MIN; t += 7 * MIN) {
@@ -153,11 +168,9 @@ static void test_stale_stops_optional(void **state)
 {
     (void)state;
     struct bal_config *cfg = load(COMP, TOPUP, FAST);
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
-    bal_ctl_balance(c, T0 + 1 * S, 3000, -2000, 1000);
-    bal_ctl_balance(c, T0 + 2 * S, 3000, -2000, 1000);
+    two_readings(c, 3000, -2000, 1000);
     assert_int_equal(step(c, T0 + 3 * S, cmd), 1);
     assert_true(cmd[0].on);
     assert_int_equal(cmd[0].reason, BAL_R_SURPLUS);
@@ -218,11 +231,9 @@ static void test_shutdown_rules(void **state)
     struct bal_config *cfg = load(KILN "," COMP ",{\"id\":\"fan\",\"power_w\":100,\"shutdown\":\"on\"},"
                                        "{\"id\":\"lamp\",\"power_w\":100,\"shutdown\":\"keep\"}",
                                   ONE_HOUR_JOB "," TOPUP, FAST);
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
-    bal_ctl_balance(c, T0 + 1 * S, 5000, -4000, 1000);
-    bal_ctl_balance(c, T0 + 2 * S, 5000, -4000, 1000);
+    two_readings(c, 5000, -4000, 1000);
     assert_int_equal(step(c, T0 + 3 * S, cmd), 2); /* kiln by its deadline guard, comp on surplus */
     size_t n = bal_ctl_shutdown(c, T0 + 4 * S, cmd, BAL_MAX_MACHINES);
     assert_int_equal(n, 2);
@@ -242,8 +253,7 @@ static void test_restore_running_block(void **state)
 {
     (void)state;
     struct bal_config *cfg = load(KILN, ONE_HOUR_JOB, NULL);
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0 + 30 * MIN, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0 + 30 * MIN);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
     struct bal_job j = { .id = "fire", .machine = 0, .earliest_ms = T0, .deadline_ms = T0 + 60 * MIN,
                          .energy_wh = 1000, .done_wh = 400, .required = true };
@@ -269,11 +279,9 @@ static void test_clock_jump_keeps_min_on(void **state)
     (void)state;
     struct bal_config *cfg = load("{\"id\":\"comp\",\"power_w\":1000,\"interruptible\":true,\"min_on_s\":600}", TOPUP,
                                   FAST ",\"hysteresis_w\":0");
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
-    bal_ctl_balance(c, T0 + 1 * S, 3000, -2000, 1000);
-    bal_ctl_balance(c, T0 + 2 * S, 3000, -2000, 1000);
+    two_readings(c, 3000, -2000, 1000);
     assert_int_equal(step(c, T0 + 3 * S, cmd), 1);
     bal_ctl_clock_jump(c, 60 * MIN);
     assert_int_equal(bal_ctl_mach_state(c, 0)->ms.since_ms, T0 + 3 * S + 60 * MIN);
@@ -298,8 +306,7 @@ static void test_oscillation_respects_min_on_off(void **state)
                                   "{\"id\":\"topup\",\"machine\":\"comp\",\"duration_min\":480,\"earliest\":\"00:00\","
                                   "\"deadline\":\"23:00\",\"days\":\"daily\",\"required\":false,\"surplus_only\":true}",
                                   FAST ",\"hysteresis_w\":0");
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
     int64_t last = 0;
     bool on = false;
@@ -326,12 +333,12 @@ static void test_reconfigure(void **state)
 {
     (void)state;
     struct bal_config *cfg = load(COMP "," KILN, ONE_HOUR_JOB, NULL);
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
     step(c, T0, cmd);
     assert_int_equal(job(c, "fire")->state, BAL_JS_PLANNED);
     bal_ctl_observed(c, 0, true, T0 + S);
+    char err[200];
     struct bal_config *cfg2 = load(KILN "," COMP, "", NULL);
     assert_int_equal(bal_ctl_reconfigure(c, cfg2, T0 + 2 * S, err, sizeof err), 0);
     bal_config_free(cfg);
@@ -349,8 +356,7 @@ static void test_advice(void **state)
 {
     (void)state;
     struct bal_config *cfg = load("{\"id\":\"laser\",\"power_w\":2000,\"start\":\"manual\"}", "", NULL);
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     double sur;
     int64_t next;
     assert_int_equal(bal_ctl_advice(c, 0, T0, &sur, &next), 0);
@@ -375,11 +381,9 @@ static void test_messages(void **state)
 {
     (void)state;
     struct bal_config *cfg = load(KILN, ONE_HOUR_JOB, NULL);
-    char err[200];
-    struct bal_ctl *c = bal_ctl_new(cfg, T0, err, sizeof err);
+    struct bal_ctl *c = ctl_at(cfg, T0);
     struct bal_cmd cmd[BAL_MAX_MACHINES];
-    bal_ctl_balance(c, T0 + 1 * S, 0, 500, 500);
-    bal_ctl_balance(c, T0 + 2 * S, 0, 500, 500);
+    two_readings(c, 0, 500, 500);
     step(c, T0 + 3 * S, cmd);
     char *m = bal_msg_machine(c, 0, T0 + 3 * S, NULL);
     assert_string_equal(m, "{\"ts\":1780272003000,\"on\":true,\"power_w\":1000,\"job\":\"fire\",\"reason\":\"deadline\","
@@ -392,6 +396,7 @@ static void test_messages(void **state)
     free(m);
     int64_t ts;
     double pv, grid, load_w;
+    char err[200];
     assert_int_equal(bal_msg_parse_balance("{\"ts\":5,\"grid_w\":-10.5,\"pv_w\":20}", 34, &ts, &pv, &grid, &load_w, err,
                                            sizeof err), 0);
     assert_true(ts == 5 && grid == -10.5 && pv == 20 && isnan(load_w));
